@@ -1,0 +1,93 @@
+"""Entry point of the `k2m` command.
+
+Sub-commands import `k2m_core` (and so torch) inside their bodies, never at module level, so
+`k2m --help` stays instant. Errors a user can fix (`UserError`) end in one line and exit code 2;
+anything else is a bug: exit 1, with the traceback under `--debug`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+
+import click
+import typer
+
+from k2m_core import __version__
+from k2m_core.errors import UserError
+
+
+@dataclass
+class GlobalOptions:
+    quiet: bool = False
+    debug: bool = False
+
+
+app = typer.Typer(
+    name="k2m",
+    help="Text-driven 3D human motion (SMPL) learned from 2D keypoints only.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"k2m {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summaries on stderr."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    ctx.obj = GlobalOptions(quiet=quiet, debug=debug)
+
+
+def _register_commands() -> None:
+    from k2m_cli import data
+
+    app.add_typer(data.app, name="data")
+
+
+_register_commands()
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console-script entry: map outcomes to exit codes (0 ok, 2 user error, 1 internal failure)."""
+    argv = sys.argv[1:] if argv is None else argv
+    # --debug is read here too because errors can happen before the callback stores it.
+    debug = "--debug" in argv or os.environ.get("K2M_DEBUG") == "1"
+    try:
+        code = app(args=argv, prog_name="k2m", standalone_mode=False)
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except click.ClickException as exc:  # bad options: click's message, exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"internal error: {type(exc).__name__}: {exc} (this is a bug in k2m; rerun with --debug "
+              "for the traceback and report it)", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,256 @@
+"""The dataset file (SPEC §4): one flat HDF5 file of 18-keypoint clips, captions and splits.
+
+Layout::
+
+    keypoints        (total_frames, 18, 3) float32, chunked along frames
+    clip_offsets     (N+1,) int64       clip i = keypoints[offsets[i]:offsets[i+1]]
+    clip_ids         (N,) str           unique
+    clip_source      (N,) str           file, person/track, frame range
+    clip_video       (N,) str           source video: splits never share one
+    caption_offsets  (N+1,) int64       captions of clip i = captions[co[i]:co[i+1]]
+    captions         (C,) str
+    splits/{train,val,test}  int64 clip indices
+    text_features/<encoder>  (C, D) float16       optional cache
+    ground_truth/frames/<name> (total_frames, ...) optional per-frame 3D truth (synthetic data)
+    ground_truth/clips/<name>  (N, ...)            optional per-clip truth (e.g. betas)
+    attrs: format_version, fps, keypoint_layout, creation_command, k2m_version
+
+Written to a temporary name and renamed when complete. `Dataset` opens the file lazily per
+process, so it is safe to hand to DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from k2m_core import __version__
+from k2m_core.atomic import publish, temp_path_for
+from k2m_core.errors import UserError
+from k2m_core.keypoints import LAYOUT_NAME, NUM_ROWS, validate_clip
+
+FORMAT_VERSION = 1
+SPLITS = ("train", "val", "test")
+CHUNK_FRAMES = 4096
+_STR = h5py.string_dtype("utf-8")
+
+
+def assign_splits(videos: list[str], seed: int, fractions=(0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
+    """Clip indices per split, deterministic from ``seed``, grouped by source video.
+
+    Videos are shuffled and dealt out by cumulative clip count, so the split sizes follow
+    ``fractions`` in clips; with 3+ videos every split gets at least one."""
+    unique = sorted(set(videos))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    clips_per_video: dict[str, list[int]] = {}
+    for i, video in enumerate(videos):
+        clips_per_video.setdefault(video, []).append(i)
+    total = len(videos)
+    bounds = np.cumsum(fractions)[:2] * total
+    out: dict[str, list[int]] = {name: [] for name in SPLITS}
+    taken = 0
+    for rank, k in enumerate(order):
+        clips = clips_per_video[unique[k]]
+        remaining = len(unique) - rank
+        if len(unique) >= 3 and remaining <= 2 and not out["test" if remaining == 1 else "val"]:
+            name = "test" if remaining == 1 else "val"  # keep the small splits non-empty
+        else:
+            name = "train" if taken < bounds[0] else "val" if taken < bounds[1] else "test"
+        out[name].extend(clips)
+        taken += len(clips)
+    return {name: np.array(sorted(idx), dtype=np.int64) for name, idx in out.items()}
+
+
+class DatasetWriter:
+    """Stream clips into a new dataset file; nothing appears at ``path`` until `close` succeeds.
+
+    Use as a context manager: an exception inside the block leaves no file behind."""
+
+    def __init__(self, path: str | os.PathLike, *, fps: float = 30.0, creation_command: str = "",
+                 split_seed: int = 0, split_fractions=(0.8, 0.1, 0.1)) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.creation_command = creation_command
+        self.split_seed = split_seed
+        self.split_fractions = split_fractions
+        self._tmp = temp_path_for(self.path)
+        self._file = h5py.File(self._tmp, "w")
+        self._keypoints = self._file.create_dataset(
+            "keypoints", shape=(0, NUM_ROWS, 3), maxshape=(None, NUM_ROWS, 3), dtype=np.float32,
+            chunks=(CHUNK_FRAMES, NUM_ROWS, 3))
+        self._offsets = [0]
+        self._ids: list[str] = []
+        self._seen: set[str] = set()
+        self._sources: list[str] = []
+        self._videos: list[str] = []
+        self._captions: list[str] = []
+        self._caption_offsets = [0]
+        self._gt_frames: dict[str, h5py.Dataset] = {}
+        self._gt_clips: dict[str, list[np.ndarray]] = {}
+
+    def add_clip(self, clip_id: str, keypoints: np.ndarray, captions: list[str], *, source: str = "",
+                 video: str | None = None, gt_frames: dict[str, np.ndarray] | None = None,
+                 gt_clip: dict[str, np.ndarray] | None = None) -> None:
+        """Append one clip. ``video`` groups clips for the split (defaults to the clip id)."""
+        if clip_id in self._seen:
+            raise UserError(f"{self.path}: duplicate clip id {clip_id!r}")
+        validate_clip(keypoints, f"clip {clip_id}")
+        captions = [c.strip() for c in captions]
+        if not captions or not all(captions):
+            raise UserError(f"clip {clip_id}: needs at least one non-empty caption")
+        start, count = self._offsets[-1], len(keypoints)
+        self._keypoints.resize(start + count, axis=0)
+        self._keypoints[start:] = keypoints
+        for name, values in (gt_frames or {}).items():
+            values = np.asarray(values, dtype=np.float32)
+            if len(values) != count:
+                raise ValueError(f"ground truth {name!r} has {len(values)} frames, clip has {count}")
+            if name not in self._gt_frames:
+                if start:
+                    raise ValueError(f"ground truth {name!r} must be given for every clip")
+                self._gt_frames[name] = self._file.create_dataset(
+                    f"ground_truth/frames/{name}", shape=(0,) + values.shape[1:],
+                    maxshape=(None,) + values.shape[1:], dtype=np.float32,
+                    chunks=(min(CHUNK_FRAMES, 1024),) + values.shape[1:])
+            dset = self._gt_frames[name]
+            dset.resize(start + count, axis=0)
+            dset[start:] = values
+        for name, value in (gt_clip or {}).items():
+            self._gt_clips.setdefault(name, []).append(np.asarray(value, dtype=np.float32))
+        self._offsets.append(start + count)
+        self._ids.append(clip_id)
+        self._seen.add(clip_id)
+        self._sources.append(source)
+        self._videos.append(video if video is not None else clip_id)
+        self._captions.extend(captions)
+        self._caption_offsets.append(len(self._captions))
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def close(self) -> Path:
+        """Write the index arrays and splits, then publish the file atomically."""
+        f = self._file
+        n = len(self._ids)
+        if n == 0:
+            self.abort()
+            raise UserError(f"{self.path}: no clips to write (every input was rejected); nothing written")
+        for name, values in self._gt_clips.items():
+            if len(values) != n:
+                raise ValueError(f"ground truth {name!r} must be given for every clip")
+            f.create_dataset(f"ground_truth/clips/{name}", data=np.stack(values))
+        f.create_dataset("clip_offsets", data=np.array(self._offsets, dtype=np.int64))
+        f.create_dataset("clip_ids", data=self._ids, dtype=_STR)
+        f.create_dataset("clip_source", data=self._sources, dtype=_STR)
+        f.create_dataset("clip_video", data=self._videos, dtype=_STR)
+        f.create_dataset("captions", data=self._captions, dtype=_STR)
+        f.create_dataset("caption_offsets", data=np.array(self._caption_offsets, dtype=np.int64))
+        for name, idx in assign_splits(self._videos, self.split_seed, self.split_fractions).items():
+            f.create_dataset(f"splits/{name}", data=idx)
+        f.attrs.update(format_version=FORMAT_VERSION, fps=self.fps, keypoint_layout=LAYOUT_NAME,
+                       creation_command=self.creation_command, k2m_version=__version__,
+                       split_seed=self.split_seed)
+        f.close()
+        publish(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop everything written so far."""
+        if self._file.id.valid:
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class Dataset:
+    """Read-only view of a dataset file. Small index arrays are read at open; keypoints are read
+    on demand. The HDF5 handle is reopened in each process (h5py handles must not cross a fork)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(f"{self.path}: no such dataset file; create one with `k2m preprocess` or `k2m data synth`")
+        try:
+            with h5py.File(self.path, "r") as f:
+                self.attrs = dict(f.attrs)
+                self.offsets = f["clip_offsets"][:]
+                self.ids = f["clip_ids"].asstr()[:].tolist()
+                self.sources = f["clip_source"].asstr()[:].tolist()
+                self.videos = f["clip_video"].asstr()[:].tolist()
+                self.caption_offsets = f["caption_offsets"][:]
+                self.all_captions = f["captions"].asstr()[:].tolist()
+                self.splits = {name: f[f"splits/{name}"][:] for name in SPLITS}
+                self.ground_truth_frames = sorted(f.get("ground_truth/frames", {}).keys())
+                self.ground_truth_clips = sorted(f.get("ground_truth/clips", {}).keys())
+                self.text_encoders = sorted(f.get("text_features", {}).keys())
+        except (OSError, KeyError) as exc:
+            raise UserError(f"{self.path}: not a k2m dataset file ({exc}); re-create it with `k2m preprocess`") from None
+        if self.attrs.get("format_version") != FORMAT_VERSION:
+            raise UserError(f"{self.path}: dataset format version {self.attrs.get('format_version')} "
+                            f"is not {FORMAT_VERSION}; re-create it with this k2m")
+        self.fps = float(self.attrs["fps"])
+        self._index = {clip_id: i for i, clip_id in enumerate(self.ids)}
+        self._file: h5py.File | None = None
+        self._pid = -1
+
+    def _h5(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._file
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def total_frames(self) -> int:
+        return int(self.offsets[-1])
+
+    def index_of(self, clip_id: str) -> int:
+        if clip_id not in self._index:
+            raise UserError(f"{self.path}: no clip with id {clip_id!r}")
+        return self._index[clip_id]
+
+    def keypoints(self, i: int, start: int = 0, length: int | None = None) -> np.ndarray:
+        """Clip ``i`` (or a window of it) as ``(F, 18, 3)`` float32."""
+        lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+        stop = hi if length is None else min(hi, lo + start + length)
+        return self._h5()["keypoints"][lo + start:stop]
+
+    def captions(self, i: int) -> list[str]:
+        return self.all_captions[self.caption_offsets[i]:self.caption_offsets[i + 1]]
+
+    def ground_truth(self, name: str, i: int) -> np.ndarray:
+        """Per-frame (``(F, ...)``) or per-clip truth of clip ``i``."""
+        f = self._h5()
+        if name in self.ground_truth_frames:
+            return f[f"ground_truth/frames/{name}"][self.offsets[i]:self.offsets[i + 1]]
+        if name in self.ground_truth_clips:
+            return f[f"ground_truth/clips/{name}"][i]
+        raise UserError(f"{self.path}: no ground truth named {name!r} (has "
+                        f"{', '.join(self.ground_truth_frames + self.ground_truth_clips) or 'none'})")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_file"], state["_pid"] = None, -1  # never pickle an open handle into a worker
+        return state

@@ -1,0 +1,101 @@
+"""The 18-keypoint clip format (SPEC §3) and the encoder-input normalisation (SPEC §6).
+
+A clip is an ``(F, 18, 3)`` float32 array: rows 0–16 are COCO-17 ``(x, y, c)`` in pixels with
+confidence ``c`` in [0, 1]; row 17 is ``(W, H, 1)`` of the source video. A missing keypoint has
+``c = 0``; stored values are never NaN or inf.
+
+Works on NumPy arrays; `normalise_for_encoder` uses only arithmetic so torch tensors work too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from k2m_core.errors import UserError
+
+COCO17_NAMES = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+NUM_JOINTS = 17
+NUM_ROWS = 18
+FRAME_SIZE_ROW = 17
+LAYOUT_NAME = "coco17+size"
+
+# Keypoints below the pelvis: the confidence filter demands all of them (paper A.2).
+BELOW_PELVIS = (13, 14, 15, 16)
+# Index of each keypoint's mirror image (left <-> right), for flips and augmentation.
+MIRROR = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
+# Bones drawn by previews.
+EDGES = (
+    (0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10),
+    (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16),
+)
+
+
+def make_clip(xy: np.ndarray, conf: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Assemble an ``(F, 18, 3)`` clip from COCO-17 pixel coordinates ``(F, 17, 2)`` and
+    confidences ``(F, 17)``. Non-finite coordinates become missing keypoints (c = 0, xy = 0)."""
+    xy = np.asarray(xy, dtype=np.float64)
+    conf = np.asarray(conf, dtype=np.float64)
+    if xy.ndim != 3 or xy.shape[1:] != (NUM_JOINTS, 2):
+        raise ValueError(f"xy must be (F, 17, 2), got {xy.shape}")
+    if conf.shape != xy.shape[:2]:
+        raise ValueError(f"conf must be (F, 17) matching xy, got {conf.shape}")
+    bad = ~np.isfinite(xy).all(-1) | ~np.isfinite(conf)
+    clip = np.zeros((xy.shape[0], NUM_ROWS, 3), dtype=np.float32)
+    clip[:, :NUM_JOINTS, :2] = np.where(bad[..., None], 0.0, xy)
+    clip[:, :NUM_JOINTS, 2] = np.where(bad, 0.0, np.clip(conf, 0.0, 1.0))
+    clip[:, FRAME_SIZE_ROW] = (width, height, 1.0)
+    return clip
+
+
+def validate_clip(clip: np.ndarray, where: str = "clip") -> None:
+    """Raise `UserError` naming ``where`` if ``clip`` breaks any invariant of SPEC §3."""
+    if not isinstance(clip, np.ndarray):
+        raise UserError(f"{where}: expected a NumPy array, got {type(clip).__name__}")
+    if clip.ndim != 3 or clip.shape[1:] != (NUM_ROWS, 3):
+        raise UserError(f"{where}: keypoints must have shape (F, 18, 3), got {clip.shape}")
+    if clip.shape[0] == 0:
+        raise UserError(f"{where}: clip has no frames")
+    if clip.dtype != np.float32:
+        raise UserError(f"{where}: keypoints must be float32, got {clip.dtype}")
+    if not np.isfinite(clip).all():
+        frame = int(np.argwhere(~np.isfinite(clip))[0, 0])
+        raise UserError(f"{where}: non-finite value (NaN/inf) at frame {frame}; store missing keypoints as c = 0")
+    conf = clip[:, :NUM_JOINTS, 2]
+    if conf.min() < 0.0 or conf.max() > 1.0:
+        raise UserError(f"{where}: confidence outside [0, 1] (min {conf.min():.3g}, max {conf.max():.3g})")
+    size = clip[:, FRAME_SIZE_ROW]
+    if (size[:, 0] <= 0).any() or (size[:, 1] <= 0).any():
+        raise UserError(f"{where}: row 17 must hold the positive frame size (W, H, 1)")
+    if (size != size[:1]).any() or (size[:, 2] != 1.0).any():
+        raise UserError(f"{where}: row 17 (W, H, 1) must be the same in every frame with c = 1")
+
+
+def normalise_for_encoder(clip, conf_threshold: float = 0.8):
+    """SPEC §6 encoder input: ``(..., F, 17, 3)`` with x, y mapped to ``(p − (W/2, H/2)) / (max(W, H)/2)``
+    and confidence kept; rows with c below ``conf_threshold`` are zeroed entirely.
+
+    ``clip`` is ``(..., F, 18, 3)`` (NumPy or torch). Only arithmetic is used so both work.
+    """
+    width = clip[..., FRAME_SIZE_ROW:, 0:1]  # (..., F, 1, 1)
+    height = clip[..., FRAME_SIZE_ROW:, 1:2]
+    half = (width + height + abs(width - height)) / 4  # max(W, H) / 2
+    x = (clip[..., :NUM_JOINTS, 0:1] - width / 2) / half
+    y = (clip[..., :NUM_JOINTS, 1:2] - height / 2) / half
+    c = clip[..., :NUM_JOINTS, 2:3]
+    keep = c >= conf_threshold
+    parts = (x * keep, y * keep, c * keep)
+    if isinstance(x, np.ndarray):
+        return np.concatenate(parts, axis=-1).astype(np.float32)
+    import torch  # only reached with torch inputs, so importing this module stays torch-free
+
+    return torch.cat(parts, dim=-1)
+
+
+def denormalise_xy(x_norm, y_norm, width, height):
+    """Inverse of the x, y part of `normalise_for_encoder`: normalised units → pixels."""
+    half = (width + height + abs(width - height)) / 4
+    return x_norm * half + width / 2, y_norm * half + height / 2
