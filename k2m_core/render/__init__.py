@@ -1,0 +1,1 @@
+"""Headless drawing of keypoints and skeletons (PIL, no OpenGL) and video writing (imageio)."""

@@ -1,0 +1,72 @@
+"""Draw 2D keypoint clips as frames. Pure PIL + NumPy: works headless everywhere."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from k2m_core.keypoints import EDGES, FRAME_SIZE_ROW, NUM_JOINTS
+
+LEFT_COLOUR = (230, 90, 60)
+RIGHT_COLOUR = (60, 130, 230)
+CENTRE_COLOUR = (240, 240, 240)
+BACKGROUND = (24, 26, 30)
+
+
+def _edge_colour(a: int, b: int) -> tuple[int, int, int]:
+    # COCO odd indices (1, 3, 5, …) are the subject's left side, even (2, 4, …) the right.
+    if a % 2 == 1 and b % 2 == 1:
+        return LEFT_COLOUR
+    if a % 2 == 0 and b % 2 == 0 and a and b:
+        return RIGHT_COLOUR
+    return CENTRE_COLOUR
+
+
+def draw_keypoints(clip: np.ndarray, max_side: int = 480, conf_threshold: float = 0.3,
+                   caption: str | None = None) -> np.ndarray:
+    """``(F, 18, 3)`` clip → ``(F, h, w, 3)`` uint8 frames of the source frame size scaled so its
+    longer side is ``max_side``. Keypoints below ``conf_threshold`` are not drawn; low-confidence
+    ones are drawn dimmer."""
+    width, height = float(clip[0, FRAME_SIZE_ROW, 0]), float(clip[0, FRAME_SIZE_ROW, 1])
+    scale = max_side / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    radius = max(2, max_side // 160)
+    frames = np.empty((len(clip), size[1], size[0], 3), dtype=np.uint8)
+    for t, frame in enumerate(clip):
+        image = Image.new("RGB", size, BACKGROUND)
+        pen = ImageDraw.Draw(image)
+        xy, conf = frame[:NUM_JOINTS, :2] * scale, frame[:NUM_JOINTS, 2]
+        for a, b in EDGES:
+            if conf[a] >= conf_threshold and conf[b] >= conf_threshold:
+                pen.line([tuple(xy[a]), tuple(xy[b])], fill=_dim(_edge_colour(a, b), min(conf[a], conf[b])),
+                         width=radius)
+        for j in range(NUM_JOINTS):
+            if conf[j] >= conf_threshold:
+                x, y = xy[j]
+                pen.ellipse([x - radius, y - radius, x + radius, y + radius], fill=_dim((255, 255, 255), conf[j]))
+        if caption:
+            pen.text((6, 6), caption, fill=(255, 255, 255))
+        frames[t] = np.asarray(image)
+    return frames
+
+
+def _dim(colour: tuple[int, int, int], conf: float) -> tuple[int, int, int]:
+    k = 0.35 + 0.65 * float(conf)
+    return tuple(int(c * k) for c in colour)
+
+
+def contact_sheet(frames: np.ndarray, count: int = 6) -> np.ndarray:
+    """``count`` evenly spaced frames side by side: one still that shows a whole clip."""
+    picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
+    return np.concatenate([frames[i] for i in picks], axis=1)
+
+
+def write_video(path, frames: np.ndarray, fps: float) -> None:
+    """Write frames as .gif or .mp4 (imageio-ffmpeg), chosen by the file suffix."""
+    import imageio.v3 as iio
+
+    path = str(path)
+    if path.endswith(".gif"):
+        iio.imwrite(path, frames, extension=".gif", duration=1000 / fps, loop=0)
+    else:
+        iio.imwrite(path, frames, extension=".mp4", fps=fps, codec="libx264", macro_block_size=16)
