@@ -1,0 +1,1 @@
+"""Synthetic data: procedural SMPL motions with captions (`motions`, `captions`) for tests and demos."""
