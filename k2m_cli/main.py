@@ -12,7 +12,6 @@ import sys
 import traceback
 from dataclasses import dataclass
 
-import click
 import typer
 
 from k2m_core import __version__
@@ -54,12 +53,30 @@ def main(
 
 
 def _register_commands() -> None:
-    from k2m_cli import data
+    from k2m_cli import data, evaluate, plot, preprocess, synth, train
 
+    data.app.command("synth")(synth.synth)
     app.add_typer(data.app, name="data")
+    app.add_typer(train.app, name="train")
+    app.add_typer(evaluate.app, name="eval")
+    app.command("plot")(plot.plot)
+    app.command("preprocess")(preprocess.preprocess)
 
 
 _register_commands()
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Click-style usage errors (they carry ``show()`` and ``exit_code``). Recent typer vendors
+    click and raises `typer.TyperException`; older typer raises click's own."""
+    found = [getattr(typer, "TyperException", None)]
+    try:
+        import click
+
+        found.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(t for t in found if t is not None)
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -74,10 +91,10 @@ def run(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except click.ClickException as exc:  # bad options: click's message, exit 2
+    except _usage_errors() as exc:  # bad options: click's message, exit 2
         exc.show()
         sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:
