@@ -1,0 +1,65 @@
+"""`k2m train …`: the trainers. Each writes a run directory and can be resumed exactly."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from k2m_cli.ui import is_quiet, print_table, progress
+from k2m_core.errors import UserError
+
+app = typer.Typer(help="Train the tokenizer and the text-to-motion models.", no_args_is_help=True)
+
+
+@app.command("vq")
+def train_vq(
+    ctx: typer.Context,
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset file (from `k2m preprocess` or `k2m data synth`)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory to create."),
+    preset: str = typer.Option("cpu", "--preset", help="paper | cpu | tiny: model and schedule sizes."),
+    adapter: Optional[str] = typer.Option(None, "--adapter", help="dstformer (default) | none (plain conv encoder, paper Table 5b)."),
+    body_model: Optional[str] = typer.Option(None, "--body-model", help="skeleton (default), smpl, or a SMPL model file/folder."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for weights and batches."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | auto."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Batch-loading worker processes."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="A config.toml to start from."),
+    overrides: List[str] = typer.Option([], "--set", help="Override any config key, e.g. --set model.width=256."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
+) -> None:
+    """Train the MotionVQ-Adapter tokenizer (2D keypoints → motion tokens → SMPL).
+
+    Example: k2m train vq --data corpus/dataset.h5 --out runs/vq --preset cpu
+    """
+    from k2m_core.config import apply_overrides, from_toml
+    from k2m_core.train.vq import VQRunConfig, default_config, load_run_config, train_vq as run
+
+    if resume is not None:
+        given = [name for name, value in (("--data", data), ("--out", out), ("--config", config_file)) if value]
+        if given or overrides:
+            raise UserError(f"--resume continues {resume} with its own config.toml; drop {', '.join(given) or '--set'}")
+        config, out = load_run_config(resume), resume
+    else:
+        if data is None or out is None:
+            raise UserError("k2m train vq needs --data DATASET and --out RUN_DIR (or --resume RUN_DIR)")
+        config = from_toml(VQRunConfig, config_file) if config_file else default_config(preset, data)
+        config.data = str(data.resolve())
+        for name, value in (("model.adapter", adapter), ("model.body_model", body_model),
+                            ("train.steps", steps), ("train.batch_size", batch_size), ("train.seed", seed),
+                            ("train.device", device), ("train.workers", workers)):
+            if value is not None:
+                overrides = [f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}"] + overrides
+        config = apply_overrides(config, overrides)
+        config.model.validate()
+    quiet = is_quiet(ctx)
+    with progress("train vq", config.train.steps, quiet) as advance:
+        last = run(config, out, resume=resume is not None, force=force,
+                   command=shlex.join(["k2m"] + sys.argv[1:]), progress=advance)
+    print_table(f"tokenizer run {out}", ["metric", "value"], [[k, v] for k, v in last.items()], quiet)
+    typer.echo(str(out))

@@ -1,0 +1,1 @@
+"""Evaluation: tokenizer reconstruction, text-to-motion metrics, physics and critics."""

@@ -1,0 +1,83 @@
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+from k2m_core.body.skeleton import SkeletonBody
+from k2m_core.camera import project
+from k2m_core.data.dataset import Dataset
+from k2m_core.keypoints import validate_clip
+from k2m_core.synth.corpus import VIEWPOINTS, SynthConfig, synth_clip
+
+
+def test_clips_are_deterministic_and_valid():
+    config = SynthConfig(seed=5)
+    a, b, other = synth_clip(3, config), synth_clip(3, config), synth_clip(3, SynthConfig(seed=6))
+    np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    np.testing.assert_array_equal(a.poses, b.poses)
+    assert a.captions == b.captions and not np.array_equal(a.keypoints, other.keypoints)
+    for i in range(12):
+        clip = synth_clip(i, config)
+        validate_clip(clip.keypoints, clip.clip_id)
+        assert 60 <= len(clip.keypoints) <= 300
+        width, height = clip.keypoints[0, 17, :2]
+        seen = clip.keypoints[:, :17, 2] > 0
+        xy = clip.keypoints[:, :17, :2][seen]
+        assert (xy >= 0).all() and (xy[:, 0] < width).all() and (xy[:, 1] < height).all()
+        assert seen.mean() > 0.9
+
+
+def test_ground_truth_reprojects_onto_the_keypoints():
+    body = SkeletonBody().to(torch.float64)
+    for i in range(6):
+        clip = synth_clip(i, SynthConfig(seed=1, noise_px=(0.0, 0.0), dropout_rate=0.0))
+        frames = len(clip.poses)
+        out = body.forward_axis_angle(torch.from_numpy(clip.poses).double(),
+                                      torch.from_numpy(clip.betas).double().expand(frames, 10),
+                                      torch.from_numpy(clip.transl).double())
+        np.testing.assert_allclose(out.joints.numpy(), clip.joints, atol=1e-4)
+        width, height = (float(v) for v in clip.keypoints[0, 17, :2])
+        uv, in_front = project(out.keypoints, width, height)
+        assert in_front.all()
+        np.testing.assert_allclose(uv.numpy(), clip.keypoints[:, :17, :2], atol=0.05)
+        # Upright in the camera frame: the head is above (smaller y than) the ankles.
+        assert (clip.joints[:, 15, 1] < clip.joints[:, 7, 1]).mean() > 0.9
+
+
+def test_viewpoints_follow_table_7():
+    counts = {name: 0 for name in VIEWPOINTS}
+    for i in range(300):
+        rng_clip = synth_clip(i, SynthConfig(seed=2, families=("idle",)))
+        counts[rng_clip.viewpoint] += 1
+    for name, (share, _) in VIEWPOINTS.items():
+        assert abs(counts[name] / 300 - share) < 0.08, counts
+
+
+def test_front_and_back_views_put_the_left_side_where_it_belongs():
+    config = SynthConfig(seed=3, families=("idle",), yaw_jitter_deg=0.0)
+    for i in range(40):
+        clip = synth_clip(i, config)
+        left_shoulder_x, right_shoulder_x = clip.keypoints[:, 5, 0].mean(), clip.keypoints[:, 6, 0].mean()
+        if clip.viewpoint == "front":  # facing the camera: their left is on the image's right
+            assert left_shoulder_x > right_shoulder_x
+        elif clip.viewpoint == "back":
+            assert left_shoulder_x < right_shoulder_x
+
+
+def test_synth_command(k2m, tmp_path):
+    out = tmp_path / "corpus"
+    result = k2m("--quiet", "data", "synth", "--out", out, "--clips", "5", "--seed", "4", "--preview", "1")
+    assert result.code == 0, result.err
+    ds = Dataset(out / "dataset.h5")
+    assert len(ds) == 5 and set(ds.ground_truth_frames) == {"joints", "poses", "transl"}
+    assert ds.ground_truth_clips == ["betas"]
+    captions = [json.loads(line) for line in (out / "captions.jsonl").read_text().splitlines()]
+    assert [c["video"] for c in captions] == ds.ids and captions[0]["captions"] == ds.captions(0)
+    meta = [json.loads(line) for line in (out / "clips.jsonl").read_text().splitlines()]
+    assert [m["frames"] for m in meta] == ds.lengths.tolist()
+    gif = iio.imread(out / "previews" / f"{ds.ids[0]}.gif", index=None)
+    assert len(gif) == ds.lengths[0] and gif.std() > 1  # one frame per clip frame, not blank
+    again = k2m("data", "synth", "--out", out, "--clips", "5")
+    assert again.code == 2 and "--force" in again.err
+    assert k2m("data", "synth", "--out", tmp_path / "x", "--families", "walk,moonwalk").code == 2
