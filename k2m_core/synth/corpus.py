@@ -37,6 +37,7 @@ class SynthConfig:
     dropout_rate: float = 0.01  # chance per keypoint and frame that a dropout run starts
     yaw_jitter_deg: float = 25.0  # spread of the subject's yaw around each viewpoint
     families: tuple[str, ...] | None = None  # None: every family
+    image_size: tuple[int, int] | None = None  # (W, H) for every clip; None: drawn from IMAGE_SIZES
 
 
 @dataclass
@@ -68,6 +69,8 @@ def synth_clip(index: int, config: SynthConfig, body: SkeletonBody | None = None
     yaw = math.radians(VIEWPOINTS[viewpoint][1] + rng.uniform(-1, 1) * config.yaw_jitter_deg)
     pitch = math.radians(rng.uniform(-8, 12))  # camera slightly above or below the subject
     width, height = IMAGE_SIZES[rng.integers(len(IMAGE_SIZES))]
+    if config.image_size is not None:
+        width, height = config.image_size
 
     poses, transl, joints, keypoints3d = _to_camera(motion, body, _camera_rotation(yaw, pitch))
     offset = _place_in_frame(keypoints3d, width, height, rng)
@@ -159,12 +162,19 @@ def _estimator_noise(xy: np.ndarray, depth: np.ndarray, width: int, height: int,
     return np.where(outside[..., None], 0.0, xy), np.clip(np.where(outside, 0.0, conf), 0.0, 1.0)
 
 
-def write_corpus(out_dir, num_clips: int, config: SynthConfig, *, preview: int = 0,
+ESTIMATOR_FORMATS = ("coco", "openpose", "jsonl", "npz")
+
+
+def write_corpus(out_dir, num_clips: int, config: SynthConfig, *, preview: int = 0, formats: tuple[str, ...] = (),
                  creation_command: str = "", on_clip=None) -> dict:
     """Write ``num_clips`` clips to ``out_dir``: ``dataset.h5`` (SPEC §4 with ground truth),
     ``captions.jsonl`` (``{"video", "captions"}`` per clip, the input `k2m preprocess` reads),
-    ``clips.jsonl`` (family, viewpoint, size, attributes per clip) and, for the first
-    ``preview`` clips, ``previews/<id>.gif``. Returns a summary dict."""
+    ``clips.jsonl`` (family, viewpoint, size, attributes per clip), for the first ``preview``
+    clips ``previews/<id>.gif``, and the keypoints as pose estimators write them under
+    ``keypoints/<format>/`` (one file or folder per clip = video; one JSONL file for ``jsonl``)
+    for each of ``formats``
+    (`ESTIMATOR_FORMATS`; COCO results and OpenPose carry no frame size: use a fixed
+    ``config.image_size`` and give it to `k2m preprocess --size`). Returns a summary dict."""
     import json
     from pathlib import Path
 
@@ -189,6 +199,7 @@ def write_corpus(out_dir, num_clips: int, config: SynthConfig, *, preview: int =
             meta_lines.append(json.dumps({"id": clip.clip_id, "family": clip.family, "viewpoint": clip.viewpoint,
                                           "frames": len(clip.keypoints), "width": width, "height": height,
                                           "attributes": clip.attributes}, default=str))
+            _write_estimator_files(out / "keypoints", clip, formats, config.fps)
             if i < preview:
                 (out / "previews").mkdir(exist_ok=True)
                 video = draw_keypoints(clip.keypoints, max_side=360, caption=clip.captions[0])
@@ -197,8 +208,43 @@ def write_corpus(out_dir, num_clips: int, config: SynthConfig, *, preview: int =
             families[clip.family] = families.get(clip.family, 0) + 1
             if on_clip is not None:
                 on_clip(clip)
+    if "jsonl" in formats:
+        from k2m_core.preprocess.formats.k2m_jsonl import write_k2m_jsonl
+
+        write_k2m_jsonl(out / "keypoints" / "jsonl" / "clips.jsonl", (
+            {"video": clip_id, "xy": kp[:, :17, :2], "conf": kp[:, :17, 2], "fps": config.fps,
+             "width": kp[0, 17, 0], "height": kp[0, 17, 1]}
+            for clip_id, kp in _reread(out / "dataset.h5")))
     for name, lines in (("captions.jsonl", captions_lines), ("clips.jsonl", meta_lines)):
         with atomic_path(out / name) as tmp:
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return {"clips": num_clips, "frames": frames, "hours": frames / config.fps / 3600,
             "families": dict(sorted(families.items())), "out": str(out)}
+
+
+def _write_estimator_files(folder, clip: SynthClip, formats: tuple[str, ...], fps: float) -> None:
+    xy, conf = clip.keypoints[:, :17, :2], clip.keypoints[:, :17, 2]
+    width, height = clip.keypoints[0, 17, :2].tolist()
+    if "coco" in formats:
+        from k2m_core.preprocess.formats.coco import write_coco_results
+
+        write_coco_results(folder / "coco" / f"{clip.clip_id}.json", xy, conf)
+    if "openpose" in formats:
+        from k2m_core.preprocess.formats.openpose import write_openpose_folder
+
+        (folder / "openpose").mkdir(parents=True, exist_ok=True)
+        write_openpose_folder(folder / "openpose" / clip.clip_id, xy, conf, video_id=clip.clip_id)
+    if "npz" in formats:
+        from k2m_core.preprocess.formats.arrays import write_pose_npz
+
+        write_pose_npz(folder / "npz" / f"{clip.clip_id}.npz", xy, conf, fps=fps, width=width, height=height)
+
+
+def _reread(path):
+    """(clip id, keypoints) of every clip of a finished dataset file, one at a time."""
+    from k2m_core.data.dataset import Dataset
+
+    dataset = Dataset(path)
+    for i, clip_id in enumerate(dataset.ids):
+        yield clip_id, dataset.keypoints(i)
+    dataset.close()
