@@ -64,6 +64,33 @@ def assign_splits(videos: list[str], seed: int, fractions=(0.8, 0.1, 0.1)) -> di
     return {name: np.array(sorted(idx), dtype=np.int64) for name, idx in out.items()}
 
 
+class _Appender:
+    """Rows appended to a growable float32 HDF5 dataset in large blocks: one resize and one write
+    per block instead of per clip (per-clip resizes were the writer's bottleneck)."""
+
+    BLOCK_ROWS = 65536
+
+    def __init__(self, file: h5py.File, name: str, row_shape: tuple[int, ...], chunk_rows: int) -> None:
+        self.dset = file.create_dataset(name, shape=(0,) + row_shape, maxshape=(None,) + row_shape,
+                                        dtype=np.float32, chunks=(chunk_rows,) + row_shape)
+        self.pending: list[np.ndarray] = []
+        self.pending_rows = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        self.pending.append(rows)
+        self.pending_rows += len(rows)
+        if self.pending_rows >= self.BLOCK_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            block = np.concatenate(self.pending)
+            start = len(self.dset)
+            self.dset.resize(start + len(block), axis=0)
+            self.dset[start:] = block
+            self.pending, self.pending_rows = [], 0
+
+
 class DatasetWriter:
     """Stream clips into a new dataset file; nothing appears at ``path`` until `close` succeeds.
 
@@ -78,9 +105,7 @@ class DatasetWriter:
         self.split_fractions = split_fractions
         self._tmp = temp_path_for(self.path)
         self._file = h5py.File(self._tmp, "w")
-        self._keypoints = self._file.create_dataset(
-            "keypoints", shape=(0, NUM_ROWS, 3), maxshape=(None, NUM_ROWS, 3), dtype=np.float32,
-            chunks=(CHUNK_FRAMES, NUM_ROWS, 3))
+        self._keypoints = _Appender(self._file, "keypoints", (NUM_ROWS, 3), CHUNK_FRAMES)
         self._offsets = [0]
         self._ids: list[str] = []
         self._seen: set[str] = set()
@@ -88,7 +113,7 @@ class DatasetWriter:
         self._videos: list[str] = []
         self._captions: list[str] = []
         self._caption_offsets = [0]
-        self._gt_frames: dict[str, h5py.Dataset] = {}
+        self._gt_frames: dict[str, _Appender] = {}
         self._gt_clips: dict[str, list[np.ndarray]] = {}
 
     def add_clip(self, clip_id: str, keypoints: np.ndarray, captions: list[str], *, source: str = "",
@@ -102,22 +127,17 @@ class DatasetWriter:
         if not captions or not all(captions):
             raise UserError(f"clip {clip_id}: needs at least one non-empty caption")
         start, count = self._offsets[-1], len(keypoints)
-        self._keypoints.resize(start + count, axis=0)
-        self._keypoints[start:] = keypoints
-        for name, values in (gt_frames or {}).items():
-            values = np.asarray(values, dtype=np.float32)
+        gt_frames = {name: np.asarray(v, dtype=np.float32) for name, v in (gt_frames or {}).items()}
+        if start == 0:
+            for name, values in gt_frames.items():
+                self._gt_frames[name] = _Appender(self._file, f"ground_truth/frames/{name}", values.shape[1:], 1024)
+        if set(gt_frames) != set(self._gt_frames):
+            raise ValueError(f"clip {clip_id}: every clip needs the same ground truth ({sorted(self._gt_frames)})")
+        for name, values in gt_frames.items():
             if len(values) != count:
                 raise ValueError(f"ground truth {name!r} has {len(values)} frames, clip has {count}")
-            if name not in self._gt_frames:
-                if start:
-                    raise ValueError(f"ground truth {name!r} must be given for every clip")
-                self._gt_frames[name] = self._file.create_dataset(
-                    f"ground_truth/frames/{name}", shape=(0,) + values.shape[1:],
-                    maxshape=(None,) + values.shape[1:], dtype=np.float32,
-                    chunks=(min(CHUNK_FRAMES, 1024),) + values.shape[1:])
-            dset = self._gt_frames[name]
-            dset.resize(start + count, axis=0)
-            dset[start:] = values
+            self._gt_frames[name].append(values)
+        self._keypoints.append(keypoints)
         for name, value in (gt_clip or {}).items():
             self._gt_clips.setdefault(name, []).append(np.asarray(value, dtype=np.float32))
         self._offsets.append(start + count)
@@ -138,6 +158,8 @@ class DatasetWriter:
         if n == 0:
             self.abort()
             raise UserError(f"{self.path}: no clips to write (every input was rejected); nothing written")
+        for appender in (self._keypoints, *self._gt_frames.values()):
+            appender.flush()
         for name, values in self._gt_clips.items():
             if len(values) != n:
                 raise ValueError(f"ground truth {name!r} must be given for every clip")
