@@ -1,0 +1,116 @@
+"""Hyper-parameters of the MotionVQ-Adapter (SPEC §6, paper §3.2–3.3 and A.4).
+
+Plain ``str``/``int``/``float`` fields only, so a resolved config round-trips through TOML
+(`config.toml` of a run directory) unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from k2m_core.errors import UserError
+
+ADAPTERS = ("dstformer", "none")
+
+
+@dataclass
+class TokenizerConfig:
+    # Adapter (DSTformer, REFERENCE §2; paper §5.1: depth 1, 8 heads, feature 512, embedding 512).
+    adapter: str = "dstformer"  # "dstformer" | "none" (MoMask's plain conv encoder, paper Table 5b)
+    adapter_depth: int = 1
+    adapter_heads: int = 8
+    adapter_dim: int = 512
+    adapter_rep: int = 512
+    adapter_mlp_ratio: float = 2.0  # MotionBERT's released configs use 2
+    adapter_maxlen: int = 512  # longest clip (frames, after padding to a multiple of `downsample`)
+
+    # Conv encoder/decoder (MoMask RVQ-VAE, REFERENCE §1).
+    width: int = 512
+    downsample: int = 4  # α: a power of two, one stride-2 stage per factor of 2
+    resnet_depth: int = 3
+    dilation_growth: int = 3
+    dropout: float = 0.2  # inside residual blocks
+
+    # Residual quantiser: num_quantizers = N + 1 layers, each with its own codebook.
+    num_quantizers: int = 6
+    codebook_size: int = 512
+    code_dim: int = 512
+    ema_decay: float = 0.99
+    quantizer_dropout: float = 0.2
+
+    # Supervision (paper §3.3, weights from A.4).
+    conf_threshold: float = 0.8
+    lambda_rvq: float = 0.02
+    lambda_rec: float = 0.02
+    lambda_smooth: float = 1e-4
+    lambda_vel: float = 0.02
+    lambda_boundary: float = 5e-4
+    lambda_pose: float = 10.0
+    lambda_shape: float = 1.0
+    shape_tau: float = 0.5  # L_shape is free while 0.1·Σ|β| ≤ τ, i.e. Σ|β| ≤ 5
+
+    body_model: str = "skeleton"
+    window: int = 64  # training window in frames (MoMask: random 64-frame windows)
+
+    @property
+    def down_stages(self) -> int:
+        return self.downsample.bit_length() - 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TokenizerConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(f"tokenizer config: unknown key(s) {', '.join(unknown)}; "
+                            f"known keys are {', '.join(sorted(known))}")
+        return cls(**values).validate()
+
+    def validate(self) -> "TokenizerConfig":
+        def bad(key, why):
+            raise UserError(f"tokenizer config: {key} = {getattr(self, key)!r} {why}")
+
+        if self.adapter not in ADAPTERS:
+            bad("adapter", f"must be one of {', '.join(ADAPTERS)}")
+        if self.downsample < 1 or self.downsample & (self.downsample - 1):
+            bad("downsample", "must be a power of two (1, 2, 4, …)")
+        if self.adapter_dim % self.adapter_heads:
+            bad("adapter_dim", f"must be divisible by adapter_heads = {self.adapter_heads}")
+        for key in ("adapter_depth", "adapter_heads", "adapter_dim", "adapter_rep", "adapter_maxlen", "width",
+                    "num_quantizers", "codebook_size", "code_dim", "window"):
+            if getattr(self, key) < 1:
+                bad(key, "must be at least 1")
+        if self.adapter_maxlen % self.downsample:
+            bad("adapter_maxlen", f"must be a multiple of downsample = {self.downsample}")
+        if not 0.0 < self.ema_decay < 1.0:
+            bad("ema_decay", "must lie in (0, 1)")
+        for key in ("quantizer_dropout", "dropout", "conf_threshold"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                bad(key, "must lie in [0, 1]")
+        for f in fields(self):
+            if f.name.startswith("lambda_") and getattr(self, f.name) < 0:
+                bad(f.name, "must be non-negative")
+        return self
+
+
+PRESETS: dict[str, TokenizerConfig] = {
+    # The paper's sizes (§5.1, REFERENCE §1).
+    "paper": TokenizerConfig(),
+    # Learns in minutes on a 2-core CPU.
+    # The adapter's cost grows with 17 tokens per frame × dim², hence its small dimension.
+    "cpu": TokenizerConfig(adapter_heads=4, adapter_dim=64, adapter_rep=32, width=192, code_dim=128,
+                           codebook_size=256, dropout=0.1),
+    # For tests: a forward+backward at batch 4 × 32 frames takes a few tens of milliseconds.
+    "tiny": TokenizerConfig(adapter_heads=4, adapter_dim=32, adapter_rep=16, adapter_maxlen=128,
+                            width=32, resnet_depth=2, num_quantizers=2, codebook_size=32, code_dim=32,
+                            dropout=0.0, window=32),
+}
+
+
+def preset(name: str, **overrides) -> TokenizerConfig:
+    """A copy of ``PRESETS[name]`` with ``overrides`` applied, validated."""
+    if name not in PRESETS:
+        raise UserError(f"--preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return replace(PRESETS[name], **overrides).validate()

@@ -1,0 +1,121 @@
+"""The seven training losses of the MotionVQ-Adapter (paper eqs. 2, 4–9), as pure functions.
+
+Units. Geometric losses compare keypoints in **pixels at 1080p scale**: normalised image units
+(`k2m_core.keypoints.normalise_for_encoder`, i.e. ``(p − centre) / (max(W, H)/2)``) times 960, the
+half-extent of a 1920×1080 frame. A 1080p clip is therefore compared in its own pixels, and a 4K or
+640×480 clip in the pixels it would have at 1080p, so the paper's weights (A.4) apply to every
+image size and clips of different sizes weigh the same. `to_reference_pixels` does the conversion.
+
+Normalisation (the paper writes norms and sums and leaves it open). Every geometric loss is a
+**mean over the entries its mask keeps** of the per-keypoint L1 distance ``|Δu| + |Δv|``, so
+
+- `reconstruction_loss` reads as "mean L1 pixel error per keypoint" (the paper's converged
+  reconstruction loss, 6.7 in Table 5a, is of that magnitude);
+- velocity, smoothness and boundary terms share its units, and the paper's weights keep their
+  intended ratios (λ_vel = λ_rec; λ_smooth is 200× weaker than λ_vel on the same quantity: a gentle
+  regulariser; the boundary term is a light extra pull on the first and last valid frame);
+- the values do not depend on batch size, clip length or the number of confident keypoints.
+
+`commitment_loss` follows eq. 2 literally: the squared L2 *norm* of the residual error (summed over
+latent dimensions), averaged over valid positions; the quantiser sums it over layers. With 512-d
+latents it starts at the order of λ_rec·L_rec, as A.4 asks of the two dominant terms.
+`pose_limit_loss` sums the hinge over the 23×3 axis-angle components and averages over frames;
+`shape_loss` averages over clips.
+
+Masks are boolean; an empty mask gives a loss of 0 (with a gradient path), never NaN.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+REFERENCE_HALF_EXTENT = 960.0  # max(W, H)/2 of a 1920×1080 frame: normalised units → 1080p pixels
+
+
+def to_reference_pixels(pixels: Tensor, width: Tensor, height: Tensor) -> Tensor:
+    """``pixels (B, ..., 2)`` in a ``width × height`` image (``(B,)`` each) → 1080p-scale pixels
+    about the image centre: ``(p − (W/2, H/2)) / (max(W, H)/2) · 960``."""
+    shape = (-1,) + (1,) * (pixels.dim() - 2)
+    width, height = width.reshape(shape), height.reshape(shape)
+    centre = torch.stack([width, height], dim=-1) / 2
+    half = torch.maximum(width, height)[..., None] / 2
+    return (pixels - centre) / half * REFERENCE_HALF_EXTENT
+
+
+def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``values`` where ``mask`` (same shape) is True; 0 when nothing is kept."""
+    mask = mask.to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def _l1(a: Tensor, b: Tensor) -> Tensor:
+    """Per-keypoint L1 distance ``|Δu| + |Δv|``: ``(..., 2)`` → ``(...)``."""
+    return (a - b).abs().sum(-1)
+
+
+def commitment_loss(residual: Tensor, quantized: Tensor, mask: Tensor) -> Tensor:
+    """One layer of eq. 2: ``‖r − sg[a]‖²₂`` averaged over the positions where ``mask``.
+
+    residual, quantized ``(B, T, D)``; mask ``(B, T)``. Gradients reach ``residual`` only."""
+    return _masked_mean((residual - quantized.detach()).pow(2).sum(-1), mask)
+
+
+def reconstruction_loss(pred: Tensor, true: Tensor, mask: Tensor) -> Tensor:
+    """Eq. 4: ``‖M ⊙ true − M ⊙ pred‖₁`` per keypoint, averaged over confident keypoints.
+
+    pred, true ``(B, F, J, 2)``; mask ``(B, F, J)`` (confident ∧ valid frame ∧ in front)."""
+    return _masked_mean(_l1(pred, true), mask)
+
+
+def velocity_mask(mask: Tensor) -> Tensor:
+    """Eq. 5's ``M^t``: keypoint j at step t−1→t counts only if confident in both frames.
+    ``(B, F, J)`` → ``(B, F−1, J)``."""
+    return mask[:, 1:] & mask[:, :-1]
+
+
+def velocity_loss(pred: Tensor, true: Tensor, mask: Tensor) -> Tensor:
+    """Eq. 5: L1 between true and predicted frame-to-frame displacements, averaged over the
+    keypoint-steps `velocity_mask(mask)` keeps. pred, true ``(B, F, J, 2)``; mask ``(B, F, J)``."""
+    pred_vel, true_vel = pred[:, 1:] - pred[:, :-1], true[:, 1:] - true[:, :-1]
+    return _masked_mean(_l1(pred_vel, true_vel), velocity_mask(mask))
+
+
+def smoothness_loss(pred: Tensor, mask: Tensor) -> Tensor:
+    """Eq. 6: L1 length of predicted displacements ``‖pred_t − pred_{t−1}‖₁``, averaged over
+    keypoint-steps whose two frames are both kept by ``mask (B, F, J)`` — valid frames (and
+    keypoints in front of the camera); the confidence of the input plays no role here."""
+    return _masked_mean(_l1(pred[:, 1:], pred[:, :-1]), velocity_mask(mask))
+
+
+def boundary_frames(valid: Tensor) -> tuple[Tensor, Tensor]:
+    """Index of the first and last valid frame of each clip: ``valid (B, F)`` → ``(B,), (B,)``
+    (0 for a clip with no valid frame; its mask is empty anyway)."""
+    frames = valid.shape[1]
+    first = valid.int().argmax(dim=1)
+    last = frames - 1 - valid.flip(1).int().argmax(dim=1)
+    return first, last
+
+
+def boundary_loss(pred: Tensor, true: Tensor, mask: Tensor, valid: Tensor) -> Tensor:
+    """Eq. 7: masked L1 on the first and last *valid* frame of each clip (padding is not a
+    boundary), the two frames' means summed. pred, true ``(B, F, J, 2)``; mask ``(B, F, J)``;
+    valid ``(B, F)``."""
+    batch = torch.arange(pred.shape[0], device=pred.device)
+    total = pred.new_zeros(())
+    for frame in boundary_frames(valid):
+        total = total + _masked_mean(_l1(pred[batch, frame], true[batch, frame]), mask[batch, frame])
+    return total
+
+
+def pose_limit_loss(axis_angle: Tensor, theta_min: Tensor, theta_max: Tensor, valid: Tensor) -> Tensor:
+    """Eq. 8: ``max(0, θ − θ_max) + max(0, θ_min − θ)`` summed over joints and axes, averaged over
+    valid frames. axis_angle ``(B, F, 23, 3)`` (body joints, not the global orientation);
+    theta_min, theta_max ``(23, 3)`` radians; valid ``(B, F)``."""
+    hinge = (axis_angle - theta_max).clamp_min(0) + (theta_min - axis_angle).clamp_min(0)
+    return _masked_mean(hinge.sum(dim=(-1, -2)), valid)
+
+
+def shape_loss(betas: Tensor, tau: float) -> Tensor:
+    """Eq. 9: ``max(0, 0.1·Σᵢ|βᵢ| − τ)`` per clip, averaged over clips. betas ``(B, 10)``."""
+    return (0.1 * betas.abs().sum(-1) - tau).clamp_min(0).mean()

@@ -1,0 +1,277 @@
+"""MotionVQ-Adapter (paper §3.2–3.3, SPEC §6): 2D keypoints → motion tokens → SMPL → 2D again.
+
+    keypoints (B, F, 18, 3) ─normalise─▶ DSTformer adapter (or none) ─▶ conv encoder (÷α)
+      ─▶ residual VQ (codes (B, F/α, Q)) ─▶ conv decoder (×α) ─▶ SMPL head
+      ─▶ body model (FK) ─▶ pinhole projection (eq. 3) ─▶ losses against the input keypoints
+
+The SMPL head predicts per frame the global orientation and 23 body-joint rotations as 6D, and
+the pelvis as (u, v, log s): its image position in normalised units and its scale in normalised
+units per metre; adding log(max(W, H)/2) gives SPEC's pixels per metre, so the decoder never
+needs the image size and generation can decode at any canonical size (callers pass 1920×1080).
+Betas are predicted once per clip from decoder features pooled over valid frames.
+
+Precision: networks may run under ``torch.autocast`` (bf16); quantisation, forward kinematics,
+projection and losses always run in float32.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from k2m_core.body import BodyModel
+from k2m_core.camera import project, uvs_to_point
+from k2m_core.errors import UserError
+from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, normalise_for_encoder
+from k2m_core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
+from k2m_core.tokenizer import losses
+from k2m_core.tokenizer.config import TokenizerConfig
+from k2m_core.tokenizer.convnets import ConvDecoder, ConvEncoder
+from k2m_core.tokenizer.dstformer import DSTformer
+from k2m_core.tokenizer.pose_limits import load_pose_limits
+from k2m_core.tokenizer.quantizer import ResidualVQ
+
+CANONICAL_SIZE = (1920.0, 1080.0)  # frame size assumed when a clip gives none, and for generation
+NUM_SMPL_JOINTS = 24
+NUM_BETAS = 10
+INIT_BODY_HEIGHT_M = 1.7
+INIT_HEIGHT_FILL = 0.6  # the initial body fills this share of a 16:9 frame's height
+INIT_ARM_DROP = math.radians(65)  # initial shoulders: arms lowered from the T-pose into an A-pose
+LOSS_NAMES = ("rvq", "rec", "vel", "smooth", "boundary", "pose", "shape")
+
+
+@dataclass
+class SMPLMotion:
+    rotmats: Tensor  # (B, F, 24, 3, 3) local rotations; joint 0 = global orientation (camera frame)
+    betas: Tensor  # (B, 10)
+    transl: Tensor  # (B, F, 3) SMPL transl, camera frame, metres
+    joints: Tensor  # (B, F, 24, 3) posed joints, camera frame, metres
+
+    def poses(self) -> Tensor:
+        """SMPL's 72 axis-angle numbers per frame, ``(B, F, 72)``."""
+        return matrix_to_axis_angle(self.rotmats).flatten(-2)
+
+    def crop(self, frames: int) -> "SMPLMotion":
+        """The first ``frames`` frames."""
+        return SMPLMotion(rotmats=self.rotmats[:, :frames], betas=self.betas, transl=self.transl[:, :frames],
+                          joints=self.joints[:, :frames])
+
+
+@dataclass
+class TokenizerOutput:
+    loss: Tensor  # () weighted total, eq. 10
+    terms: dict[str, Tensor]  # detached: "<name>" unweighted, "<name>_weighted" = λ·L, and "total"
+    pred_keypoints: Tensor  # (B, F, 17, 2) pixels of the input frame size
+    smpl: SMPLMotion
+    codes: Tensor  # (B, ceil(F/α), Q) long; −1 at padded positions and dropped layers
+    perplexity: Tensor  # (Q,) per-layer code perplexity of this batch (0 for dropped layers)
+
+
+def _float32(device: torch.device):
+    """A region where autocast is off (FK, projection, losses stay in float32)."""
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
+def _masked_mean_time(features: Tensor, mask: Tensor) -> Tensor:
+    """``features (B, F, C)`` averaged over frames where ``mask (B, F)``."""
+    weights = mask.to(features.dtype)[..., None]
+    return (features * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+class SMPLHead(nn.Module):
+    """Decoder features → per-frame 6D rotations and pelvis (u, v, log s); per-clip betas.
+
+    Starts near an upright A-pose facing the camera (180° about x in the camera frame), pelvis at
+    the image centre, body filling ~60 % of a 16:9 frame's height, betas 0."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.to_frame = nn.Linear(width, NUM_SMPL_JOINTS * 6 + 3)
+        self.to_betas = nn.Linear(width, NUM_BETAS)
+        for layer in (self.to_frame, self.to_betas):
+            nn.init.trunc_normal_(layer.weight, std=1e-3)
+        nn.init.zeros_(self.to_betas.bias)
+        with torch.no_grad():
+            self.to_frame.bias.copy_(self.initial_frame())
+
+    @staticmethod
+    def initial_frame() -> Tensor:
+        axis_angle = torch.zeros(NUM_SMPL_JOINTS, 3)
+        axis_angle[0] = torch.tensor([math.pi, 0.0, 0.0])  # upright, facing the camera
+        axis_angle[16] = torch.tensor([0.0, 0.0, -INIT_ARM_DROP])  # left arm down
+        axis_angle[17] = torch.tensor([0.0, 0.0, INIT_ARM_DROP])  # right arm down
+        rot6d = matrix_to_rot6d(axis_angle_to_matrix(axis_angle)).flatten()
+        frame_height = 2 * CANONICAL_SIZE[1] / max(CANONICAL_SIZE)  # in normalised units
+        log_scale = math.log(INIT_HEIGHT_FILL * frame_height / INIT_BODY_HEIGHT_M)
+        return torch.cat([rot6d, torch.tensor([0.0, 0.0, log_scale])])
+
+    def forward(self, features: Tensor, frame_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``features (B, F, width)`` → ``rot6d (B, F, 24, 6)``, ``uvs (B, F, 3)``, ``betas (B, 10)``."""
+        frame = self.to_frame(features)
+        rot6d = frame[..., :-3].unflatten(-1, (NUM_SMPL_JOINTS, 6))
+        betas = self.to_betas(_masked_mean_time(features, frame_mask))
+        return rot6d, frame[..., -3:], betas
+
+
+class MotionVQAdapter(nn.Module):
+    def __init__(self, config: TokenizerConfig, body: BodyModel) -> None:
+        super().__init__()
+        self.config = config.validate()
+        self.body = body
+        self.downsample = config.downsample
+        if config.adapter == "dstformer":
+            self.adapter = DSTformer(in_dim=3, num_joints=NUM_JOINTS, dim=config.adapter_dim, rep=config.adapter_rep,
+                                     depth=config.adapter_depth, heads=config.adapter_heads,
+                                     mlp_ratio=config.adapter_mlp_ratio, maxlen=config.adapter_maxlen)
+            self.joint_merge = nn.Linear(NUM_JOINTS * config.adapter_rep, config.width)  # 17 tokens → 1 per frame
+            encoder_in = config.width
+        else:
+            self.adapter, self.joint_merge = None, None
+            encoder_in = NUM_JOINTS * 3 + 1  # flattened normalised keypoints + log aspect
+        conv = dict(depth=config.resnet_depth, growth=config.dilation_growth, dropout=config.dropout)
+        self.encoder = ConvEncoder(encoder_in, config.width, config.code_dim, config.down_stages, **conv)
+        self.quantizer = ResidualVQ(config.num_quantizers, config.codebook_size, config.code_dim,
+                                    decay=config.ema_decay, dropout=config.quantizer_dropout)
+        self.decoder = ConvDecoder(config.code_dim, config.width, config.down_stages, **conv)
+        self.head = SMPLHead(config.width)
+        limits = load_pose_limits()
+        self.register_buffer("theta_min", limits.theta_min, persistent=False)
+        self.register_buffer("theta_max", limits.theta_max, persistent=False)
+
+    # ---------------------------------------------------------------- input side
+
+    @staticmethod
+    def frame_size(keypoints: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-clip ``(W, H)`` from row 17 of the valid frames, ``(B,)`` each (1920×1080 when a
+        clip has none: padded frames may hold zeros there)."""
+        size = (keypoints[:, :, FRAME_SIZE_ROW, :2] * valid[..., None]).amax(dim=1)  # (B, 2)
+        fallback = torch.tensor(CANONICAL_SIZE, dtype=size.dtype, device=size.device)
+        size = torch.where((size > 0).all(-1, keepdim=True), size, fallback)
+        return size[:, 0], size[:, 1]
+
+    def _pad(self, keypoints: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+        """Pad frames to a multiple of α (padded frames invalid)."""
+        extra = -keypoints.shape[1] % self.downsample
+        return F.pad(keypoints, (0, 0, 0, 0, 0, extra)), F.pad(valid, (0, extra), value=False)
+
+    def _encode_latent(self, keypoints: Tensor, valid: Tensor, width: Tensor, height: Tensor) -> tuple[Tensor, Tensor]:
+        """Padded ``keypoints (B, F', 18, 3)``, ``valid (B, F')``, frame size ``(B,)`` each →
+        latent ``(B, T, D)`` and token mask ``(B, T)``."""
+        size_row = torch.stack([width, height, torch.ones_like(width)], dim=-1)[:, None, None]
+        clip = torch.cat([keypoints[:, :, :NUM_JOINTS], size_row.expand(-1, keypoints.shape[1], 1, 3)], dim=2)
+        joints = normalise_for_encoder(clip, self.config.conf_threshold) * valid[..., None, None]
+        log_aspect = torch.log(width / height)
+        if self.adapter is None:
+            aspect = log_aspect[:, None, None].expand(-1, joints.shape[1], 1)
+            features = torch.cat([joints.flatten(2), aspect], dim=-1)
+        else:
+            frames, maxlen = joints.shape[1], self.config.adapter_maxlen
+            if frames > maxlen:
+                raise UserError(f"{frames} frames (padded to a multiple of {self.downsample}) exceed the "
+                                f"adapter's maxlen {maxlen}: encode long clips in windows or raise adapter_maxlen")
+            offset = 0
+            if self.training:  # every row of the temporal embedding trains, so long clips encode too
+                offset = int(torch.randint(maxlen - frames + 1, ()))
+            features = self.joint_merge(self.adapter(joints, valid, log_aspect, offset).flatten(2))
+        latent, token_mask = self.encoder(features.transpose(1, 2), valid)
+        return latent.transpose(1, 2), token_mask
+
+    # ---------------------------------------------------------------- output side
+
+    def _decode_latent(self, latent: Tensor, token_mask: Tensor, frame_mask: Tensor, width: Tensor,
+                       height: Tensor) -> tuple[SMPLMotion, Tensor]:
+        """latent ``(B, T, D)`` → SMPL motion of ``T·α`` frames (betas pooled over ``frame_mask``) and
+        its COCO-17 keypoints in 3D ``(B, T·α, 17, 3)``."""
+        features, _ = self.decoder(latent.transpose(1, 2), token_mask)
+        with _float32(latent.device):  # bf16 would round the pelvis to ~2 px and depth to ~0.4 %
+            rot6d, uvs, betas = self.head(features.transpose(1, 2).float(), frame_mask)
+            batch, frames = rot6d.shape[:2]
+            rotmats = rot6d_to_matrix(rot6d)
+            half = torch.maximum(width, height)[:, None].float() / 2
+            uvs = torch.cat([uvs[..., :2], uvs[..., 2:] + torch.log(half)[..., None]], dim=-1)
+            pelvis = uvs_to_point(uvs, width[:, None].float(), height[:, None].float())  # (B, F, 3)
+            transl = pelvis - self.body.rest_joints(betas)[:, None, 0]
+            out = self.body(rotmats.flatten(0, 1), betas.repeat_interleave(frames, dim=0), transl.flatten(0, 1))
+        motion = SMPLMotion(rotmats=rotmats, betas=betas, transl=transl,
+                            joints=out.joints.unflatten(0, (batch, frames)))
+        return motion, out.keypoints.unflatten(0, (batch, frames))
+
+    # ---------------------------------------------------------------- public API
+
+    def forward(self, keypoints: Tensor, valid: Tensor) -> TokenizerOutput:
+        """``keypoints (B, F, 18, 3)`` float (pixels, confidences, row 17 = (W, H, 1)),
+        ``valid (B, F)`` bool (False = padding) → losses, predictions and codes."""
+        frames = keypoints.shape[1]
+        keypoints, valid = keypoints.float(), valid.bool()
+        padded, frame_mask = self._pad(keypoints, valid)
+        width, height = self.frame_size(keypoints, valid)
+        latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
+        with _float32(latent.device):
+            rvq = self.quantizer(latent.float(), token_mask)
+        motion, keypoints3d = self._decode_latent(rvq.latent, token_mask, frame_mask, width, height)
+        motion, keypoints3d = motion.crop(frames), keypoints3d[:, :frames]
+        with _float32(latent.device):
+            pred_px, in_front = project(keypoints3d, width[:, None, None], height[:, None, None])
+            unweighted = self._losses(keypoints, valid, pred_px, in_front, motion, width, height)
+            unweighted["rvq"] = rvq.commitment
+            weighted = {name: getattr(self.config, f"lambda_{name}") * unweighted[name] for name in LOSS_NAMES}
+            loss = sum(weighted.values())
+        terms = {name: unweighted[name].detach() for name in LOSS_NAMES}
+        terms.update({f"{name}_weighted": weighted[name].detach() for name in LOSS_NAMES})
+        terms["total"] = loss.detach()
+        return TokenizerOutput(loss=loss, terms=terms, pred_keypoints=pred_px, smpl=motion, codes=rvq.codes,
+                               perplexity=rvq.perplexity)
+
+    def _losses(self, keypoints: Tensor, valid: Tensor, pred_px: Tensor, in_front: Tensor, motion: SMPLMotion,
+                width: Tensor, height: Tensor) -> dict[str, Tensor]:
+        """Eqs. 4–9 (unweighted) in 1080p-scale pixels (see `k2m_core.tokenizer.losses`)."""
+        true_px, conf = keypoints[..., :NUM_JOINTS, :2], keypoints[..., :NUM_JOINTS, 2]
+        true = losses.to_reference_pixels(true_px, width, height)
+        pred = losses.to_reference_pixels(pred_px, width, height)
+        seen = valid[..., None] & in_front  # frames that exist, keypoints in front of the camera
+        confident = seen & (conf >= self.config.conf_threshold)
+        body_pose = matrix_to_axis_angle(motion.rotmats[:, :, 1:])  # (B, F, 23, 3)
+        return {
+            "rec": losses.reconstruction_loss(pred, true, confident),
+            "vel": losses.velocity_loss(pred, true, confident),
+            "smooth": losses.smoothness_loss(pred, seen),
+            "boundary": losses.boundary_loss(pred, true, confident, valid),
+            "pose": losses.pose_limit_loss(body_pose, self.theta_min, self.theta_max, valid),
+            "shape": losses.shape_loss(motion.betas, self.config.shape_tau),
+        }
+
+    def encode(self, keypoints: Tensor, valid: Tensor) -> Tensor:
+        """Motion tokens ``(B, ceil(F/α), Q)`` long (−1 at fully padded positions). Call ``.eval()``
+        first for deterministic codes; never changes the codebooks."""
+        padded, frame_mask = self._pad(keypoints.float(), valid.bool())
+        latent, token_mask = self._encode_latent(padded, frame_mask, *self.frame_size(padded, frame_mask))
+        with _float32(latent.device):
+            return self.quantizer.encode(latent.float(), token_mask)
+
+    def codes_to_latent(self, codes: Tensor) -> Tensor:
+        """``codes (B, T, q)``, q ≤ Q (−1 = none) → quantised latent ``(B, T, D)``."""
+        return self.quantizer.codes_to_latent(codes)
+
+    def decode(self, codes: Tensor, width: Tensor, height: Tensor, lengths: Tensor | None = None) -> SMPLMotion:
+        """Motion tokens ``(B, T, q)`` (q ≤ Q layers; −1 marks padding) → SMPL motion of ``T·α``
+        frames, or ``max(lengths)`` frames when ``lengths (B,)`` says how many frames each clip has
+        (betas are then pooled over those frames only). ``width``/``height`` ``(B,)`` set the camera
+        the motion is placed for; generation passes the canonical 1920×1080."""
+        token_mask = codes[..., 0] >= 0
+        frame_mask = token_mask.repeat_interleave(self.downsample, dim=1)
+        frames = frame_mask.shape[1]
+        if lengths is not None:
+            frame_mask = frame_mask & (torch.arange(frames, device=codes.device)[None] < lengths[:, None])
+            frames = int(lengths.max())
+        latent = self.codes_to_latent(codes)
+        width = torch.as_tensor(width, dtype=torch.float32, device=codes.device).expand(codes.shape[0])
+        height = torch.as_tensor(height, dtype=torch.float32, device=codes.device).expand(codes.shape[0])
+        motion, _ = self._decode_latent(latent, token_mask, frame_mask, width, height)
+        return motion.crop(frames)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
