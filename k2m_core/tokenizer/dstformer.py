@@ -41,36 +41,26 @@ class FeedForward(nn.Sequential):
         super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
 
-class SpatialStage(nn.Module):
-    """Pre-LN attention across joints, then MLP. Frames are independent: no mask needed."""
+class Stage(nn.Module):
+    """Pre-LN attention then MLP, either across the joints of each frame (spatial: frames are
+    independent, no mask needed) or across the frames of each joint (temporal: padded frames are
+    masked as keys)."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, temporal: bool) -> None:
         super().__init__()
+        self.temporal = temporal
         self.norm_attn, self.attn = nn.LayerNorm(dim), Attention(dim, heads)
         self.norm_ff, self.ff = nn.LayerNorm(dim), FeedForward(dim, mlp_ratio)
 
     def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
         b, f, j, d = x.shape
-        tokens = x.reshape(b * f, j, d)
-        tokens = tokens + self.attn(self.norm_attn(tokens))
+        if self.temporal:
+            tokens, mask = x.transpose(1, 2).reshape(b * j, f, d), key_mask.repeat_interleave(j, dim=0)
+        else:
+            tokens, mask = x.reshape(b * f, j, d), None
+        tokens = tokens + self.attn(self.norm_attn(tokens), mask)
         tokens = tokens + self.ff(self.norm_ff(tokens))
-        return tokens.view(b, f, j, d)
-
-
-class TemporalStage(nn.Module):
-    """Pre-LN attention across frames of each joint (padded frames masked as keys), then MLP."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
-        super().__init__()
-        self.norm_attn, self.attn = nn.LayerNorm(dim), Attention(dim, heads)
-        self.norm_ff, self.ff = nn.LayerNorm(dim), FeedForward(dim, mlp_ratio)
-
-    def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
-        b, f, j, d = x.shape
-        tokens = x.transpose(1, 2).reshape(b * j, f, d)
-        tokens = tokens + self.attn(self.norm_attn(tokens), key_mask.repeat_interleave(j, dim=0))
-        tokens = tokens + self.ff(self.norm_ff(tokens))
-        return tokens.view(b, j, f, d).transpose(1, 2)
+        return tokens.view(b, j, f, d).transpose(1, 2) if self.temporal else tokens.view(b, f, j, d)
 
 
 class DualStreamLevel(nn.Module):
@@ -79,8 +69,8 @@ class DualStreamLevel(nn.Module):
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
         super().__init__()
-        self.st = nn.ModuleList([SpatialStage(dim, heads, mlp_ratio), TemporalStage(dim, heads, mlp_ratio)])
-        self.ts = nn.ModuleList([TemporalStage(dim, heads, mlp_ratio), SpatialStage(dim, heads, mlp_ratio)])
+        self.st = nn.ModuleList([Stage(dim, heads, mlp_ratio, temporal=t) for t in (False, True)])
+        self.ts = nn.ModuleList([Stage(dim, heads, mlp_ratio, temporal=t) for t in (True, False)])
         self.fusion = nn.Linear(dim * 2, 2)
 
     def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
