@@ -53,14 +53,19 @@ def main(
 
 
 def _register_commands() -> None:
-    from k2m_cli import data, evaluate, plot, preprocess, synth, train
+    from k2m_cli import data, evaluate, plot, preprocess, synth, t2m, train
 
+    app.command("preprocess")(preprocess.preprocess)
     data.app.command("synth")(synth.synth)
+    data.app.command("encode-text")(t2m.encode_text)
+    data.app.command("tokenize")(t2m.tokenize)
     app.add_typer(data.app, name="data")
+    train.app.command("transformer")(t2m.train_transformer)
+    train.app.command("residual")(t2m.train_residual)
+    train.app.command("length")(t2m.train_length)
     app.add_typer(train.app, name="train")
     app.add_typer(evaluate.app, name="eval")
     app.command("plot")(plot.plot)
-    app.command("preprocess")(preprocess.preprocess)
 
 
 _register_commands()

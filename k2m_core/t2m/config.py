@@ -1,0 +1,145 @@
+"""Hyper-parameters of the text-to-motion models (paper §3.4, §5.1; SPEC §7; REFERENCE §1).
+
+Each model's config carries what it needs to be rebuilt and used on its own: its sizes, the
+tokens it models (`TokenSpec`, from the tokenizer), the text it reads (`TextSpec`) and its
+sampling settings. Plain fields only, so a run's ``config.toml`` round-trips unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from k2m_core.errors import UserError
+
+PRESET_NAMES = ("paper", "cpu", "tiny")
+
+
+@dataclass
+class TokenSpec:
+    """The motion tokens: fixed by the tokenizer the token cache was built with."""
+    tokenizer: str = ""  # fingerprint of the tokenizer (see k2m_core.t2m.data.tokenizer_fingerprint)
+    codebook_size: int = 512
+    num_quantizers: int = 6  # base layer + N residual layers
+    downsample: int = 4  # frames per token
+    max_tokens: int = 75  # longest sequence modelled: 10 s at 30 fps (paper §4); longer clips are cropped
+
+
+@dataclass
+class TextSpec:
+    name: str = "clip"  # registry name (k2m_core.text.ENCODERS)
+    identity: str = ""  # exact weights, e.g. "clip:ViT-B-32:3f2a…"; checked whenever features meet the model
+    dim: int = 512  # feature size
+    vocab: tuple[str, ...] = ()  # learned "words" encoder only: its vocabulary
+
+    @property
+    def learned(self) -> bool:
+        return self.name == "words"
+
+
+@dataclass
+class MaskedSampling:
+    steps: int = 10  # iterative unmasking steps
+    cfg_scale: float = 4.0  # logits = uncond + s·(cond − uncond)
+    top_k: float = 0.9  # keep the top (1 − top_k) share of logits (MoMask's threshold)
+    temperature: float = 1.0  # 0 = greedy
+
+
+@dataclass
+class ResidualSampling:
+    cfg_scale: float = 5.0
+    top_k: float = 0.9
+    temperature: float = 1.0
+
+
+@dataclass
+class MaskedConfig:
+    dim: int = 384
+    layers: int = 6
+    heads: int = 6
+    ff_dim: int = 1024
+    dropout: float = 0.2
+    cond_drop: float = 0.1  # chance a training caption is dropped (classifier-free guidance)
+    sampling: MaskedSampling = field(default_factory=MaskedSampling)
+
+    def validate(self) -> "MaskedConfig":
+        _check_backbone(self)
+        if self.sampling.steps < 1:
+            raise UserError(f"sampling.steps = {self.sampling.steps} must be at least 1")
+        _check_sampling(self.sampling)
+        return self
+
+
+@dataclass
+class ResidualConfig:
+    dim: int = 384
+    layers: int = 6
+    heads: int = 6
+    ff_dim: int = 1024
+    dropout: float = 0.2
+    cond_drop: float = 0.2
+    sampling: ResidualSampling = field(default_factory=ResidualSampling)
+
+    def validate(self) -> "ResidualConfig":
+        _check_backbone(self)
+        _check_sampling(self.sampling)
+        return self
+
+
+@dataclass
+class LengthConfig:
+    hidden: tuple[int, ...] = (512, 256, 128)
+    dropout: float = 0.2
+
+    def validate(self) -> "LengthConfig":
+        if not self.hidden or min(self.hidden) < 1:
+            raise UserError(f"hidden = {self.hidden}: give one or more positive layer sizes")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"dropout = {self.dropout} must lie in [0, 1)")
+        return self
+
+
+def _check_backbone(config) -> None:
+    if config.dim % config.heads:
+        raise UserError(f"dim = {config.dim} must be divisible by heads = {config.heads}")
+    for key in ("dim", "layers", "heads", "ff_dim"):
+        if getattr(config, key) < 1:
+            raise UserError(f"{key} = {getattr(config, key)} must be at least 1")
+    for key in ("dropout", "cond_drop"):
+        if not 0.0 <= getattr(config, key) < 1.0:
+            raise UserError(f"{key} = {getattr(config, key)} must lie in [0, 1)")
+
+
+def _check_sampling(sampling) -> None:
+    if not 0.0 <= sampling.top_k < 1.0:
+        raise UserError(f"sampling.top_k = {sampling.top_k} must lie in [0, 1) (0 keeps every logit)")
+    if sampling.temperature < 0 or sampling.cfg_scale < 0:
+        raise UserError("sampling.temperature and sampling.cfg_scale must be non-negative")
+
+
+_BACKBONES = {
+    "paper": dict(dim=384, layers=6, heads=6, ff_dim=1024, dropout=0.2),  # paper §5.1, FFN/dropout as MoMask
+    "cpu": dict(dim=128, layers=3, heads=4, ff_dim=256, dropout=0.1),  # learns in minutes on 2 cores
+    "tiny": dict(dim=32, layers=1, heads=2, ff_dim=64, dropout=0.0),  # tests
+}
+_LENGTHS = {"paper": LengthConfig(), "cpu": LengthConfig(hidden=(256, 128), dropout=0.1),
+            "tiny": LengthConfig(hidden=(32,), dropout=0.0)}
+
+
+def _known(name: str) -> None:
+    if name not in PRESET_NAMES:
+        raise UserError(f"--preset {name!r}: choose one of {', '.join(PRESET_NAMES)}")
+
+
+def masked_preset(name: str, **overrides) -> MaskedConfig:
+    _known(name)
+    return replace(MaskedConfig(**_BACKBONES[name]), **overrides).validate()
+
+
+def residual_preset(name: str, **overrides) -> ResidualConfig:
+    _known(name)
+    return replace(ResidualConfig(**_BACKBONES[name]), **overrides).validate()
+
+
+def length_preset(name: str, **overrides) -> LengthConfig:
+    _known(name)
+    return replace(_LENGTHS[name], **overrides).validate()
