@@ -9,9 +9,11 @@ Batches come from a small synthetic corpus built on the fly, exactly as `k2m tra
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -23,7 +25,9 @@ from k2m_core.train.vq import build_model
 from k2m_core.train.windows import WindowSampler
 
 
-def bench(adapter: str, device: torch.device, dataset: Dataset, args) -> dict:
+def bench(adapter: str, device_name: str, data_path: str, args) -> dict:
+    """One row, run in its own process so the peak RSS is this configuration's alone."""
+    device, dataset = torch.device(device_name), Dataset(data_path)
     torch.manual_seed(0)
     model = build_model(preset(args.preset, adapter=adapter, window=args.window)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4)
@@ -67,9 +71,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         write_corpus(Path(tmp), 64, SynthConfig(seed=0))
-        dataset = Dataset(Path(tmp) / "dataset.h5")
-        devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-        rows = [bench(adapter, device, dataset, args) for device in devices for adapter in ("dstformer", "none")]
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        rows = []
+        for device in devices:
+            for adapter in ("dstformer", "none"):
+                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    rows.append(pool.submit(bench, adapter, device, str(Path(tmp) / "dataset.h5"), args).result())
     print(f"\ntokenizer training, preset {args.preset}, batch {args.batch} x {args.window} frames, "
           f"{args.steps} timed steps, torch threads {torch.get_num_threads()}")
     print(f"{'device':<7}{'adapter':<11}{'params M':>9}{'steps/s':>10}{'samples/s':>11}{'peak MiB':>10}{'vs none':>9}")
@@ -77,7 +84,7 @@ def main() -> None:
         base = next(r for r in rows if r["device"] == row["device"] and r["adapter"] == "none")
         print(f"{row['device']:<7}{row['adapter']:<11}{row['params_M']:>9.2f}{row['steps_per_s']:>10.2f}"
               f"{row['samples_per_s']:>11.1f}{row['peak_MiB']:>10.0f}{row['steps_per_s'] / base['steps_per_s']:>8.2f}x")
-    print("peak memory: CUDA max allocated on GPU rows; process max RSS (cumulative) on CPU rows")
+    print("peak memory: CUDA max allocated on GPU rows; the measuring process's max RSS on CPU rows")
 
 
 if __name__ == "__main__":
