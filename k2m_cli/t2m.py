@@ -18,7 +18,7 @@ _CLIP_WEIGHTS_HELP = "CLIP ViT-B/32 weights file (else $K2M_CLIP_WEIGHTS, else o
 
 def _train(ctx: typer.Context, kind: str, *, data, out, tokenizer, preset, encoder, clip_weights, steps, batch_size,
            seed, device, workers, config_file, overrides, resume, force) -> None:
-    from k2m_core.config import apply_overrides, from_toml
+    from k2m_core.config import apply_overrides, as_overrides, from_toml
     from k2m_core.train.t2m import _CONFIGS, default_config, load_run_config, train_t2m
 
     if resume is not None:
@@ -43,11 +43,9 @@ def _train(ctx: typer.Context, kind: str, *, data, out, tokenizer, preset, encod
             config.tokens.tokenizer = ""  # re-read the fingerprint from that tokenizer
         if encoder is not None and config_file:
             config.text.name, config.text.identity, config.text.vocab = encoder, "", ()
-        for name, value in (("train.steps", steps), ("train.batch_size", batch_size), ("train.seed", seed),
-                            ("train.device", device), ("train.workers", workers)):
-            if value is not None:
-                overrides = [f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}"] + overrides
-        config = apply_overrides(config, overrides)
+        given = as_overrides({"train.steps": steps, "train.batch_size": batch_size, "train.seed": seed,
+                              "train.device": device, "train.workers": workers})
+        config = apply_overrides(config, given + list(overrides))
         config.model.validate()
     quiet = is_quiet(ctx)
     with progress(f"train {kind}", config.train.steps, quiet) as advance:

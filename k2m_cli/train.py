@@ -37,7 +37,7 @@ def train_vq(
 
     Example: k2m train vq --data corpus/dataset.h5 --out runs/vq --preset cpu
     """
-    from k2m_core.config import apply_overrides, from_toml
+    from k2m_core.config import apply_overrides, as_overrides, from_toml
     from k2m_core.train.vq import VQRunConfig, default_config, load_run_config, train_vq as run
 
     if resume is not None:
@@ -50,12 +50,10 @@ def train_vq(
             raise UserError("k2m train vq needs --data DATASET and --out RUN_DIR (or --resume RUN_DIR)")
         config = from_toml(VQRunConfig, config_file) if config_file else default_config(preset, data)
         config.data = str(data.resolve())
-        for name, value in (("model.adapter", adapter), ("model.body_model", body_model),
-                            ("train.steps", steps), ("train.batch_size", batch_size), ("train.seed", seed),
-                            ("train.device", device), ("train.workers", workers)):
-            if value is not None:
-                overrides = [f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}"] + overrides
-        config = apply_overrides(config, overrides)
+        given = as_overrides({"model.adapter": adapter, "model.body_model": body_model, "train.steps": steps,
+                              "train.batch_size": batch_size, "train.seed": seed, "train.device": device,
+                              "train.workers": workers})
+        config = apply_overrides(config, given + list(overrides))
         config.model.validate()
     quiet = is_quiet(ctx)
     with progress("train vq", config.train.steps, quiet) as advance:

@@ -122,6 +122,11 @@ def from_toml(cls: type[T], path: str | Path) -> T:
     return from_dict(cls, data, str(path))
 
 
+def as_overrides(values: dict[str, Any]) -> list[str]:
+    """``key=value`` override strings for the command-line options that were given (not None)."""
+    return [f"{key}={_format(value)}" for key, value in values.items() if value is not None]
+
+
 def apply_overrides(config: T, overrides: list[str]) -> T:
     """Apply ``section.key=value`` strings (value parsed as TOML, bare words as strings)."""
     data = to_dict(config)
