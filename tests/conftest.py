@@ -16,6 +16,17 @@ class CliResult:
     err: str
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Test models are tiny: torch's intra-op threads only add overhead (a lot on a shared 2-core box)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def k2m(capsys):
     """Run `k2m ARGS…` in this process; returns exit code, stdout and stderr."""

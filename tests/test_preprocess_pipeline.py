@@ -111,7 +111,7 @@ def write_video(path, frames, pan):
 
 
 def test_filters_reject_exactly_the_clips_built_to_violate_them(tmp_path):
-    seconds, fps, n = 3.0, 30.0, 90
+    fps, n = 30.0, 90
     clean = {f"walk{i}": walking_figure(n, fps, seed=i, phase=i) for i in range(3)}
     clean["steady"] = walking_figure(n, fps, seed=7)  # has a static video: camera checked, kept
     bad = {}

@@ -42,14 +42,6 @@ def facing_deg(j: np.ndarray) -> np.ndarray:
     return np.degrees(np.unwrap(np.arctan2(facing[:, 0], facing[:, 2])))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny batches: torch's intra-op threads only add overhead (a lot when cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def clips():

@@ -35,14 +35,6 @@ K, Q = 32, 3
 SPEC = TokenSpec(tokenizer="synthetic-tokens", codebook_size=K, num_quantizers=Q, downsample=4, max_tokens=40)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy machine makes torch's thread pool crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def synthetic_codes(action: int, adverb: int, extra: int) -> np.ndarray:
     steps = 6 + 3 * action + 2 * adverb + extra

@@ -16,14 +16,6 @@ from k2m_core.text import ENCODERS, encoder_kind, load_text_encoder
 TEXTS = ["a man jumps", "a woman walks forward slowly, then turns left and sits down on a chair", "waves"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy machine makes torch's thread pool crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def clip():

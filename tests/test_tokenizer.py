@@ -24,16 +24,6 @@ BODY = load_body_model("skeleton")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; extra intra-op threads only contend (8× slower on
-    a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def synthetic_clips(num: int, frames: int, seed: int = 0, low_conf: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
     """Random smooth motions of the skeleton body seen by the paper's camera: ``(num, frames, 18, 3)``
     keypoint clips (a few keypoints with low confidence) and an all-True ``valid``."""
