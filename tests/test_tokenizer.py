@@ -433,6 +433,7 @@ DDP_WORKER = textwrap.dedent("""
     gathered = [torch.zeros_like(books) for _ in range(2)]
     dist.all_gather(gathered, books)
     assert torch.equal(gathered[0], gathered[1]), "codebooks differ across ranks"
+    dist.barrier()  # both ranks leave together: a rank exiting mid-teardown aborts gloo's threads
     dist.destroy_process_group()
     print("ok")
 """)
