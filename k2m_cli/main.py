@@ -53,7 +53,7 @@ def main(
 
 
 def _register_commands() -> None:
-    from k2m_cli import data, evaluate, plot, preprocess, synth, t2m, train
+    from k2m_cli import data, evaluate, export, plot, preprocess, synth, t2m, train
 
     app.command("preprocess")(preprocess.preprocess)
     data.app.command("synth")(synth.synth)
@@ -65,6 +65,7 @@ def _register_commands() -> None:
     train.app.command("length")(t2m.train_length)
     app.add_typer(train.app, name="train")
     app.add_typer(evaluate.app, name="eval")
+    app.command("export")(export.export)
     app.command("plot")(plot.plot)
 
 

@@ -75,3 +75,59 @@ def write_bvh(path: str | os.PathLike, poses, transl, rest_joints, fps: float) -
     lines += [" ".join(f"{value:.6f}" for value in row) for row in motion]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def read_bvh_smpl(path: str | os.PathLike) -> dict:
+    """Read a BVH whose joints carry SMPL's 24 names (as `write_bvh` writes them; centimetres,
+    y-up) back into ``poses (F, 72)`` axis-angle, the pelvis position ``pelvis (F, 3)`` in metres
+    and ``fps``. Any rotation-channel order is honoured (BVH composes them left to right)."""
+    from k2m_core.errors import UserError
+    from k2m_core.rotations import matrix_to_axis_angle
+
+    try:
+        text = open(path, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read BVH ({exc})") from None
+    head, sep, motion = text.partition("MOTION")
+    if not sep:
+        raise UserError(f"{path}: not a BVH file (no MOTION section)")
+    names, channels, tokens = [], [], head.split()
+    for i, token in enumerate(tokens):
+        if token in ("ROOT", "JOINT"):
+            names.append(tokens[i + 1])
+        elif token == "CHANNELS":
+            count = int(tokens[i + 1])
+            channels.append(tokens[i + 2:i + 2 + count])
+    missing = sorted(set(JOINT_NAMES) - set(names))
+    if missing or len(names) != len(channels):
+        raise UserError(f"{path}: not an SMPL BVH (missing joints {', '.join(missing[:4]) or '?'}); "
+                        "k2m reads BVH files with SMPL's 24 joint names, as `k2m export` writes them")
+    lines = [line for line in motion.strip().splitlines() if line.strip()]
+    try:
+        frame_time = float(next(line for line in lines if line.startswith("Frame Time:")).split(":")[1])
+        data = np.array([[float(v) for v in line.split()] for line in lines[2:]], dtype=np.float64)
+    except (StopIteration, ValueError) as exc:
+        raise UserError(f"{path}: malformed MOTION section ({exc})") from None
+    widths = np.cumsum([0] + [len(c) for c in channels])
+    if data.ndim != 2 or data.shape[1] != widths[-1]:
+        raise UserError(f"{path}: frames have {data.shape[-1] if data.ndim == 2 else 0} values, "
+                        f"the hierarchy declares {widths[-1]}")
+    frames = len(data)
+    rotmats = torch.eye(3, dtype=torch.float64).repeat(frames, NUM_JOINTS, 1, 1)
+    pelvis = np.zeros((frames, 3))
+    for name, chans, start in zip(names, channels, widths[:-1]):
+        if name not in JOINT_NAMES:
+            continue
+        joint = JOINT_NAMES.index(name)
+        for k, channel in enumerate(chans):
+            values = torch.from_numpy(np.radians(data[:, start + k]))
+            axis = "XYZ".index(channel[0].upper())
+            if channel.lower().endswith("position"):
+                pelvis[:, axis] = data[:, start + k] / CM
+            else:
+                vector = torch.zeros(frames, 3, dtype=torch.float64)
+                vector[:, axis] = values
+                rotmats[:, joint] = rotmats[:, joint] @ axis_angle_to_matrix(vector)
+    poses = matrix_to_axis_angle(rotmats).reshape(frames, 72).numpy()
+    # Frame times are printed with 8 decimals: round away the 1e-7 error of 1/0.03333333.
+    return {"poses": poses, "pelvis": pelvis, "fps": round(1.0 / frame_time, 4)}
