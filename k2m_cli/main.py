@@ -53,8 +53,9 @@ def main(
 
 
 def _register_commands() -> None:
-    from k2m_cli import data, evaluate, export, plot, preprocess, synth, t2m, train
+    from k2m_cli import data, evaluate, export, gen, plot, preprocess, synth, t2m, train
 
+    app.command("gen")(gen.gen)
     app.command("preprocess")(preprocess.preprocess)
     data.app.command("synth")(synth.synth)
     data.app.command("encode-text")(t2m.encode_text)

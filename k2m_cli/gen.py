@@ -1,0 +1,83 @@
+"""`k2m gen`: text → SMPL motion files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from k2m_cli.ui import is_quiet, print_table
+from k2m_core.errors import UserError
+
+
+def _read_prompts(path: Path) -> tuple[list[str], list[int | None]]:
+    """One prompt per line, optionally ``#FRAMES`` at the end; blank lines and ``//`` comments skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read prompts ({exc})") from None
+    prompts, frames = [], []
+    for number, line in enumerate(lines, 1):
+        text, _, count = line.strip().partition("#")
+        if not text.strip() or line.strip().startswith("//"):
+            continue
+        if count and not count.strip().isdigit():
+            raise UserError(f"{path}:{number}: '#{count}' is not a frame count; write e.g. 'a man jumps #150'")
+        prompts.append(text.strip())
+        frames.append(int(count) if count else None)
+    if not prompts:
+        raise UserError(f"{path}: no prompts in it")
+    return prompts, frames
+
+
+def gen(
+    ctx: typer.Context,
+    prompts: List[str] = typer.Argument(None, help="Text prompts."),
+    prompts_file: Optional[Path] = typer.Option(None, "--prompts", help="File with one prompt per line (optional '#FRAMES')."),
+    model: Path = typer.Option(..., "--model", help="Model folder with the runs vq/, transformer/ (+ residual/, length/)."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Frames per motion at 30 fps (60–300); default: the length estimator."),
+    num_samples: int = typer.Option(1, "--num-samples", help="Motions per prompt."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same motions."),
+    cfg: Optional[float] = typer.Option(None, "--cfg", help="Classifier-free guidance scale (default: the model's, 4)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Unmasking steps (default: the model's, 10)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (0 = greedy)."),
+    topk: Optional[float] = typer.Option(None, "--topk", help="Top-k threshold (0.9 keeps the top 10 % of logits)."),
+    out: Path = typer.Option(Path("out"), "--out", help="Folder for the motion files."),
+    formats: str = typer.Option("npz,bvh", "--format", help="Comma-separated: npz, bvh."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto."),
+    clip_weights: Optional[str] = typer.Option(None, "--clip-weights", help="CLIP weights, for models trained with CLIP."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Generate SMPL motions from text: AMASS-style .npz (z-up) and .bvh (y-up, cm).
+
+    Example: k2m gen "a man jumps" --frames 150 --model runs/model --out out/
+    """
+    from k2m_core.generate import FORMATS, generate_files, load_model, set_sampling
+    from k2m_core.train.distributed import resolve_device
+
+    wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if not wanted or set(wanted) - set(FORMATS):
+        raise UserError(f"--format {formats!r}: choose from {', '.join(FORMATS)}")
+    if num_samples < 1:
+        raise UserError(f"--num-samples must be at least 1, got {num_samples}")
+    texts, lengths = list(prompts or []), [frames] * len(prompts or [])
+    if prompts_file is not None:
+        more, more_frames = _read_prompts(prompts_file)
+        texts += more
+        lengths += [n if n is not None else frames for n in more_frames]
+    if not texts:
+        raise UserError('give a prompt, e.g. k2m gen "a man jumps" --model DIR, or --prompts FILE')
+    sampler = load_model(model, device=resolve_device(device), clip_weights=clip_weights)
+    set_sampling(sampler, steps=steps, cfg=cfg, temperature=temperature, top_k=topk)
+    records = generate_files(sampler, texts, lengths, out, num_samples=num_samples, seed=seed, formats=wanted)
+    if as_json:
+        typer.echo(json.dumps(records, indent=2))
+        return
+    print_table(f"{len(records)} motions → {out}", ["prompt", "sample", "frames", "files"],
+                [[r["prompt"], r["sample"], r["frames"], " ".join(Path(f).name for f in r["files"])] for r in records],
+                is_quiet(ctx))
+    for record in records:
+        for name in record["files"]:
+            typer.echo(name)
