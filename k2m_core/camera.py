@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from k2m_core.keypoints import half_extent
+
 FOCAL = 5000.0
 EPS = 1e-6
 
@@ -27,15 +29,11 @@ def project(points: Tensor, width: Tensor | float, height: Tensor | float,
     return torch.stack([u, v], dim=-1), in_front
 
 
-def _half_extent(width, height):
-    return (width + height + abs(width - height)) / 4  # max(W, H) / 2, works for floats and tensors
-
-
 def point_to_uvs(point: Tensor, width, height, focal: float = FOCAL) -> Tensor:
     """A 3D point ``(..., 3)`` (z > 0) → ``(..., 3)`` = (u, v) in normalised image units and
     log s, where s = f/z is the scale in pixels per metre (SPEC §6)."""
     x, y, z = point.unbind(-1)
-    half = _half_extent(width, height)
+    half = half_extent(width, height)
     return torch.stack([focal * x / z / half, focal * y / z / half, torch.log(focal / z)], dim=-1)
 
 
@@ -43,5 +41,5 @@ def uvs_to_point(uvs: Tensor, width, height, focal: float = FOCAL) -> Tensor:
     """Inverse of `point_to_uvs`: z = f/s, x = (u_px − W/2)·z/f = u·max(W,H)/2 / s, likewise y."""
     u, v, log_s = uvs.unbind(-1)
     scale = torch.exp(log_s)
-    half = _half_extent(width, height)
+    half = half_extent(width, height)
     return torch.stack([u * half / scale, v * half / scale, focal / scale], dim=-1)

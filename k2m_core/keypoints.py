@@ -74,6 +74,12 @@ def validate_clip(clip: np.ndarray, where: str = "clip") -> None:
         raise UserError(f"{where}: row 17 (W, H, 1) must be the same in every frame with c = 1")
 
 
+def half_extent(width, height):
+    """max(W, H) / 2, the unit of normalised image coordinates. Arithmetic only, so it works on
+    floats, NumPy arrays and torch tensors alike."""
+    return (width + height + abs(width - height)) / 4
+
+
 def normalise_for_encoder(clip, conf_threshold: float = 0.8):
     """SPEC §6 encoder input: ``(..., F, 17, 3)`` with x, y mapped to ``(p − (W/2, H/2)) / (max(W, H)/2)``
     and confidence kept; rows with c below ``conf_threshold`` are zeroed entirely.
@@ -82,7 +88,7 @@ def normalise_for_encoder(clip, conf_threshold: float = 0.8):
     """
     width = clip[..., FRAME_SIZE_ROW:, 0:1]  # (..., F, 1, 1)
     height = clip[..., FRAME_SIZE_ROW:, 1:2]
-    half = (width + height + abs(width - height)) / 4  # max(W, H) / 2
+    half = half_extent(width, height)
     x = (clip[..., :NUM_JOINTS, 0:1] - width / 2) / half
     y = (clip[..., :NUM_JOINTS, 1:2] - height / 2) / half
     c = clip[..., :NUM_JOINTS, 2:3]
@@ -97,5 +103,5 @@ def normalise_for_encoder(clip, conf_threshold: float = 0.8):
 
 def denormalise_xy(x_norm, y_norm, width, height):
     """Inverse of the x, y part of `normalise_for_encoder`: normalised units → pixels."""
-    half = (width + height + abs(width - height)) / 4
+    half = half_extent(width, height)
     return x_norm * half + width / 2, y_norm * half + height / 2

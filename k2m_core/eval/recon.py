@@ -15,6 +15,7 @@ import torch
 
 from k2m_core.data.dataset import Dataset
 from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS
+from k2m_core.tokenizer.losses import to_reference_pixels
 
 
 def procrustes_align(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -71,9 +72,10 @@ def reconstruction_metrics(model, dataset: Dataset, split: str, device: torch.de
             valid[row, :length] = True
         kp, ok = torch.from_numpy(keypoints).to(device), torch.from_numpy(valid).to(device)
         out = model(kp, ok)
-        size = kp[:, :1, FRAME_SIZE_ROW, :2].amax(-1)  # (B, 1) max(W, H)
+        width, height = kp[:, 0, FRAME_SIZE_ROW, 0], kp[:, 0, FRAME_SIZE_ROW, 1]
         confident = (kp[..., :NUM_JOINTS, 2] >= threshold) & ok[..., None]
-        err = (out.pred_keypoints.float() - kp[..., :NUM_JOINTS, :2]).norm(dim=-1) * (1920 / size)[..., None]
+        err = (to_reference_pixels(out.pred_keypoints.float(), width, height)
+               - to_reference_pixels(kp[..., :NUM_JOINTS, :2], width, height)).norm(dim=-1)
         px_sum += float(err[confident].sum())
         px_count += int(confident.sum())
         all_codes.append(out.codes[ok[:, ::step][:, :out.codes.shape[1]]].cpu().numpy())

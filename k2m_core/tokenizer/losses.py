@@ -30,6 +30,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from k2m_core.keypoints import half_extent
+
 REFERENCE_HALF_EXTENT = 960.0  # max(W, H)/2 of a 1920×1080 frame: normalised units → 1080p pixels
 
 
@@ -39,7 +41,7 @@ def to_reference_pixels(pixels: Tensor, width: Tensor, height: Tensor) -> Tensor
     shape = (-1,) + (1,) * (pixels.dim() - 2)
     width, height = width.reshape(shape), height.reshape(shape)
     centre = torch.stack([width, height], dim=-1) / 2
-    half = torch.maximum(width, height)[..., None] / 2
+    half = half_extent(width, height)[..., None]
     return (pixels - centre) / half * REFERENCE_HALF_EXTENT
 
 
