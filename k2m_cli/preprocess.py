@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from k2m_cli.ui import is_quiet, print_table
+from k2m_cli.ui import is_quiet, parse_size, print_table
 from k2m_core.errors import UserError
 
 FILTERS = "Filters (paper A.2)"
@@ -32,18 +32,6 @@ def command_line(ctx: typer.Context) -> str:
         else:
             words.extend([param.opts[0], str(value)])
     return shlex.join(words)
-
-
-def parse_size(text: Optional[str]) -> Optional[tuple[float, float]]:
-    if text is None:
-        return None
-    try:
-        width, height = (float(v) for v in text.lower().replace(",", "x").split("x"))
-    except ValueError:
-        raise UserError(f"--size must look like 1920x1080, got {text!r}") from None
-    if width <= 0 or height <= 0:
-        raise UserError(f"--size must be positive, got {text!r}")
-    return width, height
 
 
 def parse_shard(text: str) -> tuple[int, int]:

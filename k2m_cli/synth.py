@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from k2m_cli.ui import is_quiet, print_table, progress
+from k2m_cli.ui import is_quiet, parse_size, print_table, progress
 from k2m_core.errors import UserError
 
 
@@ -47,13 +47,9 @@ def synth(
     if set(wanted) - set(ESTIMATOR_FORMATS):
         raise UserError(f"--formats: unknown {', '.join(sorted(set(wanted) - set(ESTIMATOR_FORMATS)))}; "
                         f"choose from {', '.join(ESTIMATOR_FORMATS)}")
-    image_size = None
-    if size:
-        width, _, height = size.lower().partition("x")
-        if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
-            raise UserError(f"--size {size!r}: expected WIDTHxHEIGHT in pixels, e.g. 1920x1080")
-        image_size = (int(width), int(height))
-    config = SynthConfig(seed=seed, families=chosen, image_size=image_size)
+    image_size = parse_size(size)
+    config = SynthConfig(seed=seed, families=chosen,
+                         image_size=tuple(round(v) for v in image_size) if image_size else None)
     quiet = is_quiet(ctx)
     with progress("synthesising", clips, quiet) as advance:
         summary = write_corpus(out, clips, config, preview=preview, formats=wanted, on_clip=lambda clip: advance(),

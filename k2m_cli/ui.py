@@ -8,6 +8,21 @@ from typing import Callable, Iterator
 import typer
 
 
+def parse_size(text: str | None) -> tuple[float, float] | None:
+    """``--size WxH`` (also ``W,H``) → (width, height) in pixels; None when not given."""
+    if not text:
+        return None
+    from k2m_core.errors import UserError
+
+    try:
+        width, height = (float(v) for v in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        raise UserError(f"--size must look like 1920x1080, got {text!r}") from None
+    if width <= 0 or height <= 0:
+        raise UserError(f"--size must be positive, got {text!r}")
+    return width, height
+
+
 def is_quiet(ctx: typer.Context) -> bool:
     root = ctx.find_root()
     return bool(getattr(root.obj, "quiet", False))
