@@ -52,3 +52,26 @@ def synth_corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus")
     write_corpus(out, 24, SynthConfig(seed=0))
     return out
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory, synth_corpus):
+    """A k2m model folder (vq/, transformer/, residual/, length/) of tiny models trained a few steps
+    on `synth_corpus` with the words encoder: untrained in quality, real in every format."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("model")
+    data = shutil.copy(synth_corpus / "dataset.h5", root / "data.h5")  # caches are written into it
+
+    def k2m(*args):
+        with pytest.raises(SystemExit) as info:
+            run(["-q", *map(str, args)])
+            raise SystemExit(0)
+        assert info.value.code == 0, args
+
+    tiny = ["--preset", "tiny", "--steps", "4", "--set", "train.eval_every=1000"]
+    k2m("train", "vq", "--data", data, "--out", root / "vq", *tiny)
+    k2m("data", "tokenize", data, "--tokenizer", root / "vq")
+    for kind in ("transformer", "residual", "length"):
+        k2m("train", kind, "--data", data, "--tokenizer", root / "vq", "--out", root / kind, "--encoder", "words", *tiny)
+    return root

@@ -1,33 +1,11 @@
 """`k2m gen` end to end with tiny models trained here on the synthetic corpus."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
 from k2m_core.export.amass import read_amass_npz
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, synth_corpus):
-    from k2m_cli.main import run
-
-    root = tmp_path_factory.mktemp("model")
-    data = shutil.copy(synth_corpus / "dataset.h5", root / "data.h5")  # caches are written into it
-
-    def k2m(*args):
-        with pytest.raises(SystemExit) as info:
-            run(["-q", *map(str, args)])
-            raise SystemExit(0)
-        assert info.value.code == 0, args
-
-    tiny = ["--preset", "tiny", "--steps", "4", "--set", "train.eval_every=1000"]
-    k2m("train", "vq", "--data", data, "--out", root / "vq", *tiny)
-    k2m("data", "tokenize", data, "--tokenizer", root / "vq")
-    for kind in ("transformer", "residual", "length"):
-        k2m("train", kind, "--data", data, "--tokenizer", root / "vq", "--out", root / kind, "--encoder", "words", *tiny)
-    return root
 
 
 def test_gen_writes_requested_frames_reproducibly(k2m, model_dir, tmp_path):
