@@ -274,6 +274,17 @@ def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.nd
     return np.linalg.norm(points[:, None] - closest, axis=-1)
 
 
+def _outward_hull(points: np.ndarray) -> np.ndarray:
+    """Convex-hull triangles ``(F, 3)`` wound counter-clockwise seen from outside, as SMPL's are
+    (qhull's simplices come in either order; renderers cull back faces by winding)."""
+    faces = ConvexHull(points).simplices
+    tri = points[faces]
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    inward = (normals * (tri.mean(axis=1) - points.mean(axis=0))).sum(-1) < 0
+    faces[inward] = faces[inward][:, ::-1]
+    return faces
+
+
 def random_smpl_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     """A plausible generated body in SMPL's format: capsules around the bones of the skeleton rest
     pose (REFERENCE.md §5), a head ellipsoid with the 5 face vertices where the skeleton backend puts
@@ -310,7 +321,7 @@ def random_smpl_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     v_template = np.empty((NUM_VERTICES, 3))
     v_template[new_id] = np.concatenate(groups)
     offsets = np.cumsum([0] + [len(g) for g in groups])
-    faces = np.concatenate([new_id[ConvexHull(g).simplices + o] for g, o in zip(groups, offsets)])
+    faces = np.concatenate([new_id[_outward_hull(g) + o] for g, o in zip(groups, offsets)])
     J_regressor = np.zeros((NUM_JOINTS, NUM_VERTICES))
     for joint, ids in rings.items():
         J_regressor[joint, new_id[ids]] = 1 / _RING
