@@ -45,14 +45,16 @@ def gen(
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (0 = greedy)."),
     topk: Optional[float] = typer.Option(None, "--topk", help="Top-k threshold (0.9 keeps the top 10 % of logits)."),
     out: Path = typer.Option(Path("out"), "--out", help="Folder for the motion files."),
-    formats: str = typer.Option("npz,bvh", "--format", help="Comma-separated: npz, bvh."),
+    formats: str = typer.Option("npz,bvh", "--format", help="Comma-separated: npz, bvh, mp4, gif (videos render the motion)."),
+    fps: float = typer.Option(30.0, "--fps", help="Frame rate of the written files (the model makes 30 fps; others are resampled)."),
+    body_model: Optional[str] = typer.Option(None, "--body-model", help="Body for joints and previews: skeleton, or a SMPL model file/folder (mesh previews); default: the model's."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto."),
     clip_weights: Optional[str] = typer.Option(None, "--clip-weights", help="CLIP weights, for models trained with CLIP."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
-    """Generate SMPL motions from text: AMASS-style .npz (z-up) and .bvh (y-up, cm).
+    """Generate SMPL motions from text: AMASS-style .npz (z-up), .bvh (y-up, cm), .mp4/.gif previews.
 
-    Example: k2m gen "a man jumps" --frames 150 --model runs/model --out out/
+    Example: k2m gen "a man jumps" --frames 150 --model runs/model --out out/ --format npz,mp4
     """
     from k2m_core.generate import FORMATS, generate_files, load_model, set_sampling
     from k2m_core.train.distributed import resolve_device
@@ -60,6 +62,8 @@ def gen(
     wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
     if not wanted or set(wanted) - set(FORMATS):
         raise UserError(f"--format {formats!r}: choose from {', '.join(FORMATS)}")
+    if not 1 <= fps <= 240:
+        raise UserError(f"--fps {fps}: give 1–240 frames per second")
     if num_samples < 1:
         raise UserError(f"--num-samples must be at least 1, got {num_samples}")
     texts, lengths = list(prompts or []), [frames] * len(prompts or [])
@@ -69,9 +73,15 @@ def gen(
         lengths += [n if n is not None else frames for n in more_frames]
     if not texts:
         raise UserError('give a prompt, e.g. k2m gen "a man jumps" --model DIR, or --prompts FILE')
+    body = None
+    if body_model is not None:
+        from k2m_core.body import load_body_model
+
+        body = load_body_model(body_model)
     sampler = load_model(model, device=resolve_device(device), clip_weights=clip_weights)
     set_sampling(sampler, steps=steps, cfg=cfg, temperature=temperature, top_k=topk)
-    records = generate_files(sampler, texts, lengths, out, num_samples=num_samples, seed=seed, formats=wanted)
+    records = generate_files(sampler, texts, lengths, out, num_samples=num_samples, seed=seed, formats=wanted,
+                             fps=fps, body=body)
     if as_json:
         typer.echo(json.dumps(records, indent=2))
         return

@@ -53,7 +53,7 @@ def main(
 
 
 def _register_commands() -> None:
-    from k2m_cli import data, evaluate, export, gen, plot, preprocess, synth, t2m, train
+    from k2m_cli import data, evaluate, export, gen, plot, preprocess, render, synth, t2m, train
 
     app.command("gen")(gen.gen)
     app.command("preprocess")(preprocess.preprocess)
@@ -68,6 +68,7 @@ def _register_commands() -> None:
     app.add_typer(evaluate.app, name="eval")
     app.command("export")(export.export)
     app.command("plot")(plot.plot)
+    app.command("render")(render.render)
 
 
 _register_commands()

@@ -6,6 +6,7 @@ A model folder holds the run directories of one trained K2M: ``vq/`` (tokenizer)
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ from k2m_core.errors import UserError
 
 FPS = 30.0  # generated motion runs at the dataset rate (SPEC §2)
 MIN_FRAMES, MAX_FRAMES = 60, 300  # 2–10 s, the clip lengths models are trained on
-FORMATS = ("npz", "bvh")
+FORMATS = ("npz", "bvh", "mp4", "gif")  # motion files, then rendered previews
 
 
 def load_model(model_dir: Path, *, device: torch.device | str = "cpu", clip_weights: str | None = None):
@@ -44,14 +45,18 @@ def slug(prompt: str) -> str:
 
 
 def generate_files(sampler, prompts: list[str], frames: list[int | None], out_dir: Path, *,
-                   num_samples: int = 1, seed: int = 0, formats: tuple[str, ...] = ("npz",)) -> list[dict]:
+                   num_samples: int = 1, seed: int = 0, formats: tuple[str, ...] = ("npz",),
+                   fps: float = FPS, body=None, camera=None) -> list[dict]:
     """Generate ``num_samples`` motions per prompt and write them in ``formats`` under ``out_dir``.
 
-    ``frames[i]`` is prompt i's length (None: sampled from the length estimator). Returns one
-    record per motion: prompt, sample, frames, seed, files."""
-    from k2m_core.export.amass import write_amass_npz
-    from k2m_core.export.bvh import write_bvh
+    ``frames[i]`` is prompt i's length (None: sampled from the length estimator). Files are written
+    at ``fps`` (the model's 30 fps resampled). ``body`` (default: the tokenizer's) poses the motion
+    for joints, ground contact and previews; a body with a mesh renders previews as a mesh.
+    Returns one record per motion: prompt, sample, frames, seed, files."""
+    from k2m_core.export.motion_file import WorldMotion, save_motion
     from k2m_core.export.world import camera_to_world
+    from k2m_core.render.draw import write_video
+    from k2m_core.render.sources import render_motions
 
     for n in frames:
         if n is not None and not MIN_FRAMES <= n <= MAX_FRAMES:
@@ -66,25 +71,28 @@ def generate_files(sampler, prompts: list[str], frames: list[int | None], out_di
         drawn = sampler.generate(batch_prompts, None, seed=seed, decode=False).frames.tolist()
         lengths = [n if n is not None else int(np.clip(d, MIN_FRAMES, MAX_FRAMES)) for n, d in zip(batch_frames, drawn)]
         generated = sampler.generate(batch_prompts, lengths, seed=seed)
-    body = sampler.tokenizer.body.to(torch.float64)
+    # A float64 CPU copy: Module.to() works in place and the sampler's own body must stay as it is.
+    body = copy.deepcopy(body if body is not None else sampler.tokenizer.body).to("cpu", torch.float64)
     motion = generated.motion
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []
     for i, prompt in enumerate(batch_prompts):
         count = int(generated.frames[i])
-        poses = motion.poses()[i, :count].double().cpu().numpy()
-        transl = motion.transl[i, :count].double().cpu().numpy()
         betas = motion.betas[i].double().cpu().numpy()
+        poses, transl, joints = camera_to_world(motion.poses()[i, :count].double().cpu().numpy(),
+                                                motion.transl[i, :count].double().cpu().numpy(), betas, body, up="z")
+        world = WorldMotion(poses, transl, betas, FPS, prompt, joints).resampled(fps)
         stem = out_dir / f"{slug(prompt)}_{i % num_samples:02d}"
         files = []
-        if "npz" in formats:
-            p, t, j = camera_to_world(poses, transl, betas, body, up="z")
-            write_amass_npz(stem.with_suffix(".npz"), p, t, betas, j, FPS, text=prompt, seed=seed)
-            files.append(str(stem.with_suffix(".npz")))
-        if "bvh" in formats:
-            p, t, _ = camera_to_world(poses, transl, betas, body, up="y")
-            rest = body.rest_joints(torch.from_numpy(betas)[None])[0].numpy()
-            write_bvh(stem.with_suffix(".bvh"), p, t, rest, FPS)
-            files.append(str(stem.with_suffix(".bvh")))
-        records.append({"prompt": prompt, "sample": i % num_samples, "frames": count, "seed": seed, "files": files})
+        for kind in formats:
+            path = stem.with_suffix(f".{kind}")
+            if kind in ("npz", "bvh"):
+                save_motion(world, path, body, seed=seed)
+            else:
+                kwargs = {} if camera is None else {"camera": camera}
+                video, rate = render_motions([world], body, captions=[prompt], fps=fps, **kwargs)
+                write_video(path, video, rate)
+            files.append(str(path))
+        records.append({"prompt": prompt, "sample": i % num_samples, "frames": len(world), "seed": seed,
+                        "fps": fps, "files": files})
     return records

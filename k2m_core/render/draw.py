@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -23,17 +25,21 @@ def _edge_colour(a: int, b: int) -> tuple[int, int, int]:
 
 
 def draw_keypoints(clip: np.ndarray, max_side: int = 480, conf_threshold: float = 0.3,
-                   caption: str | None = None) -> np.ndarray:
+                   caption: str | None = None, backgrounds=None) -> np.ndarray:
     """``(F, 18, 3)`` clip → ``(F, h, w, 3)`` uint8 frames of the source frame size scaled so its
     longer side is ``max_side``. Keypoints below ``conf_threshold`` are not drawn; low-confidence
-    ones are drawn dimmer."""
+    ones are drawn dimmer. ``backgrounds`` (a sequence of ``F`` RGB images, e.g. the source
+    video's frames) are drawn under the keypoints, scaled to the frame."""
     width, height = float(clip[0, FRAME_SIZE_ROW, 0]), float(clip[0, FRAME_SIZE_ROW, 1])
     scale = max_side / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     radius = max(2, max_side // 160)
     frames = np.empty((len(clip), size[1], size[0], 3), dtype=np.uint8)
     for t, frame in enumerate(clip):
-        image = Image.new("RGB", size, BACKGROUND)
+        if backgrounds is None:
+            image = Image.new("RGB", size, BACKGROUND)
+        else:
+            image = Image.fromarray(np.asarray(backgrounds[t], dtype=np.uint8)).convert("RGB").resize(size)
         pen = ImageDraw.Draw(image)
         xy, conf = frame[:NUM_JOINTS, :2] * scale, frame[:NUM_JOINTS, 2]
         for a, b in EDGES:
@@ -61,12 +67,34 @@ def contact_sheet(frames: np.ndarray, count: int = 6) -> np.ndarray:
     return np.concatenate([frames[i] for i in picks], axis=1)
 
 
+def gif_durations(count: int, fps: float) -> list[int]:
+    """Per-frame GIF delays in ms. GIF counts in centiseconds, so a fixed 33 ms (30 fps) would play
+    10 % fast; alternating 30/40 ms keeps frame k at time k/fps to within 10 ms."""
+    ends = np.round(np.arange(1, count + 1) * 100.0 / fps)
+    return (10 * np.diff(ends, prepend=0.0)).astype(int).tolist()
+
+
 def write_video(path, frames: np.ndarray, fps: float) -> None:
-    """Write frames as .gif or .mp4 (imageio-ffmpeg), chosen by the file suffix."""
+    """Write ``(T, H, W, 3)`` uint8 frames as .gif or .mp4 (H.264 via imageio-ffmpeg), chosen by
+    the suffix of ``path``; atomically, so a half-written video never appears. A GIF stores a run
+    of identical frames once, with their summed delay: it plays for the same time."""
     import imageio.v3 as iio
 
-    path = str(path)
-    if path.endswith(".gif"):
-        iio.imwrite(path, frames, extension=".gif", duration=1000 / fps, loop=0)
-    else:
-        iio.imwrite(path, frames, extension=".mp4", fps=fps, codec="libx264", macro_block_size=16)
+    from k2m_core.atomic import atomic_path
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise ValueError(f"{path}: videos are .gif or .mp4")
+    with atomic_path(path) as tmp:
+        named = tmp.with_name(tmp.name + suffix)  # ffmpeg picks the container by the file name
+        try:
+            if suffix == ".gif":
+                iio.imwrite(named, frames, extension=".gif", duration=gif_durations(len(frames), fps), loop=0)
+            else:
+                # H.264 in yuv420p needs even sides: pad by one edge row/column where odd.
+                pad = ((0, 0), (0, frames.shape[1] % 2), (0, frames.shape[2] % 2), (0, 0))
+                iio.imwrite(named, np.pad(frames, pad, mode="edge"), extension=".mp4", fps=fps,
+                            codec="libx264", pixelformat="yuv420p", macro_block_size=1)
+            named.replace(tmp)
+        finally:
+            named.unlink(missing_ok=True)
