@@ -58,8 +58,12 @@ def lr_factor(step: int, config: TrainConfig) -> float:
 def fit(model: torch.nn.Module, batches: torch.utils.data.Dataset, config: TrainConfig, run_dir: Path, *,
         dist: Dist, device: torch.device, resume: bool = False,
         evaluate: Callable[[torch.nn.Module, int], dict] | None = None,
+        stop: Callable[[dict], bool] | None = None,
         progress: Callable[..., None] | None = None) -> dict:
-    """Train ``model`` on ``batches[step]`` for ``config.steps`` steps; returns the last metrics."""
+    """Train ``model`` on ``batches[step]`` for ``config.steps`` steps; returns the last metrics.
+
+    ``stop(metrics)``, asked on rank 0 after each evaluation, ends training early (early stopping):
+    that step is checkpointed and the run marked finished."""
     torch.manual_seed(config.seed + dist.rank)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,
@@ -83,6 +87,7 @@ def fit(model: torch.nn.Module, batches: torch.utils.data.Dataset, config: Train
                                          num_workers=config.workers, pin_memory=device.type == "cuda",
                                          generator=torch.Generator().manual_seed(config.seed))
     last: dict = {}
+    done, stopping = start, False
     tic, samples = time.perf_counter(), 0
     net.train()
     for step, batch in zip(range(start, config.steps), loader):
@@ -125,16 +130,28 @@ def fit(model: torch.nn.Module, batches: torch.utils.data.Dataset, config: Train
                 net.train()
                 log.write(metrics)
                 last.update(metrics)
-            _barrier(dist)
-        if done % config.save_every == 0 or done == config.steps:
+                stopping = stop is not None and stop(metrics)
+            stopping = _agree(stopping, dist, device)
+        if stopping or done % config.save_every == 0 or done == config.steps:
             if dist.is_main:
                 save_checkpoint(run_dir, done, model, optimizer, scheduler, {"bad_steps": bad_steps})
             _barrier(dist)
         if progress is not None and dist.is_main:
             progress(1, loss=float(last.get("loss", math.nan)))
+        if stopping:
+            break
     if dist.is_main:
-        (run_dir / FINISHED).write_text(f'{{"steps": {config.steps}}}\n')
+        (run_dir / FINISHED).write_text(f'{{"steps": {done}, "stopped_early": {str(stopping).lower()}}}\n')
     return last
+
+
+def _agree(flag: bool, dist: Dist, device: torch.device) -> bool:
+    """Rank 0's ``flag`` on every rank (doubles as the barrier after an evaluation)."""
+    if not dist.enabled:
+        return bool(flag)
+    value = torch.tensor([float(flag)], device=device)
+    torch.distributed.broadcast(value, 0)
+    return bool(value.item())
 
 
 def _barrier(dist: Dist) -> None:
