@@ -11,28 +11,17 @@ config.toml and final weights.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from k2m_cli.pipeline import Step, run_steps
 
 PACKAGE_MODEL = Path(__file__).resolve().parents[1] / "k2m_core" / "models" / "k2m-mini"
 
 
-def k2m(*args: object, threads: int | None = None) -> subprocess.Popen:
-    """Start `k2m ARGS` (``threads``: torch threads, for steps that run side by side)."""
-    command = [sys.executable, "-m", "k2m_cli.main", "-q", *map(str, args)]
-    print("$ k2m " + " ".join(map(str, args)), flush=True)
-    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
-    return subprocess.Popen(command, env=env)
-
-
-def wait(*processes: subprocess.Popen) -> None:
-    for process in processes:
-        if process.wait() != 0:
-            sys.exit(f"step failed: {' '.join(process.args)}")
+def k2m(*args: object, threads: int | None = None) -> Step:
+    return Step(str(args[1] if args[0] in ("train", "data") else args[0]), [str(a) for a in args], threads)
 
 
 def slim_copy(run: Path, target: Path) -> None:
@@ -54,18 +43,18 @@ def main() -> None:
     args = parser.parse_args()
     work, start = args.work, time.time()
     data = work / "corpus" / "dataset.h5"
-    wait(k2m("data", "synth", "--out", work / "corpus", "--clips", args.clips, "--seed", 2026))
+    run_steps([k2m("data", "synth", "--out", work / "corpus", "--clips", args.clips, "--seed", 2026)])
     # lr 1e-3 (the preset's 4e-4 learns too slowly in a CPU budget); the plain-conv adapter is
     # 4x faster per step on CPU than the DSTformer and reached lower error in the same time.
-    wait(k2m("train", "vq", "--data", data, "--out", work / "vq", "--preset", "cpu", "--adapter", "none",
-             "--steps", args.vq_steps, "--set", "train.lr=0.001", "--force"))
-    wait(k2m("data", "tokenize", data, "--tokenizer", work / "vq"))
-    wait(k2m("data", "encode-text", data, "--encoder", "minilm"))
+    run_steps([k2m("train", "vq", "--data", data, "--out", work / "vq", "--preset", "cpu", "--adapter", "none",
+                   "--steps", args.vq_steps, "--set", "train.lr=0.001", "--force")])
+    run_steps([k2m("data", "tokenize", data, "--tokenizer", work / "vq")])
+    run_steps([k2m("data", "encode-text", data, "--encoder", "minilm")])
     common = ["--data", data, "--tokenizer", work / "vq", "--preset", "cpu", "--encoder", "minilm", "--force"]
     # The three text-to-motion models are independent: train them side by side, a thread each.
-    wait(k2m("train", "transformer", "--out", work / "transformer", "--steps", args.t2m_steps, *common, threads=1),
-         k2m("train", "residual", "--out", work / "residual", "--steps", args.t2m_steps * 2 // 3, *common, threads=1),
-         k2m("train", "length", "--out", work / "length", "--steps", args.t2m_steps * 2 // 3, *common, threads=1))
+    run_steps([k2m("train", "transformer", "--out", work / "transformer", "--steps", args.t2m_steps, *common, threads=1),
+               k2m("train", "residual", "--out", work / "residual", "--steps", args.t2m_steps * 2 // 3, *common, threads=1),
+               k2m("train", "length", "--out", work / "length", "--steps", args.t2m_steps * 2 // 3, *common, threads=1)])
     model = work / "model"
     shutil.rmtree(model, ignore_errors=True)
     for name in ("vq", "transformer", "residual", "length"):

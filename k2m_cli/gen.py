@@ -36,7 +36,7 @@ def gen(
     ctx: typer.Context,
     prompts: List[str] = typer.Argument(None, help="Text prompts."),
     prompts_file: Optional[Path] = typer.Option(None, "--prompts", help="File with one prompt per line (optional '#FRAMES')."),
-    model: Path = typer.Option(..., "--model", help="Model folder with the runs vq/, transformer/ (+ residual/, length/)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model folder (runs vq/, transformer/, + residual/, length/) or a bundled model's name (default: k2m-mini)."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per motion at 30 fps (60–300); default: the length estimator."),
     num_samples: int = typer.Option(1, "--num-samples", help="Motions per prompt."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same motions."),
@@ -54,9 +54,9 @@ def gen(
 ) -> None:
     """Generate SMPL motions from text: AMASS-style .npz (z-up), .bvh (y-up, cm), .mp4/.gif previews.
 
-    Example: k2m gen "a man jumps" --frames 150 --model runs/model --out out/ --format npz,mp4
+    Example: k2m gen "a man jumps" --frames 150 --out out/ --format npz,mp4
     """
-    from k2m_core.generate import FORMATS, generate_files, load_model, set_sampling
+    from k2m_core.generate import FORMATS, generate_files, load_model, resolve_model, set_sampling
     from k2m_core.train.distributed import resolve_device
 
     wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
@@ -78,7 +78,7 @@ def gen(
         from k2m_core.body import load_body_model
 
         body = load_body_model(body_model)
-    sampler = load_model(model, device=resolve_device(device), clip_weights=clip_weights)
+    sampler = load_model(resolve_model(model), device=resolve_device(device), clip_weights=clip_weights)
     set_sampling(sampler, steps=steps, cfg=cfg, temperature=temperature, top_k=topk)
     records = generate_files(sampler, texts, lengths, out, num_samples=num_samples, seed=seed, formats=wanted,
                              fps=fps, body=body)

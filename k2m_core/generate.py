@@ -1,7 +1,8 @@
 """Text → SMPL motion files: the engine behind `k2m gen`.
 
 A model folder holds the run directories of one trained K2M: ``vq/`` (tokenizer),
-``transformer/`` (masked transformer), and optionally ``residual/`` and ``length/``.
+``transformer/`` (masked transformer), and optionally ``residual/`` and ``length/``. ``--model``
+is such a folder or the name of a model bundled in ``k2m_core/models`` (default: k2m-mini).
 """
 
 from __future__ import annotations
@@ -16,9 +17,28 @@ import torch
 
 from k2m_core.errors import UserError
 
+BUNDLED = Path(__file__).resolve().parent / "models"  # models shipped inside the package
+DEFAULT_MODEL = "k2m-mini"
 FPS = 30.0  # generated motion runs at the dataset rate (SPEC §2)
 MIN_FRAMES, MAX_FRAMES = 60, 300  # 2–10 s, the clip lengths models are trained on
 FORMATS = ("npz", "bvh", "mp4", "gif")  # motion files, then rendered previews
+
+
+def bundled_models() -> list[str]:
+    return sorted(p.name for p in BUNDLED.iterdir() if (p / "transformer").is_dir()) if BUNDLED.is_dir() else []
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """A model folder from ``--model``: a path, or the name of a bundled model (default k2m-mini)."""
+    name = str(model) if model is not None else DEFAULT_MODEL
+    path = Path(name)
+    if path.is_dir():
+        return path
+    if (BUNDLED / name).is_dir():
+        return BUNDLED / name
+    known = ", ".join(bundled_models()) or "none in this installation"
+    raise UserError(f"--model {name}: no such model folder or bundled model (bundled: {known}); train one "
+                    "with `k2m train …` (see README) and pass its folder")
 
 
 def load_model(model_dir: Path, *, device: torch.device | str = "cpu", clip_weights: str | None = None):

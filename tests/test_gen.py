@@ -54,3 +54,15 @@ def test_gen_errors(k2m, model_dir, tmp_path, args, message):
 def test_gen_needs_a_model_folder(k2m, tmp_path):
     result = k2m("gen", "a man jumps", "--model", tmp_path)
     assert result.code == 2 and "not a k2m model folder" in result.err
+
+
+def test_model_names_resolve_to_bundled_folders(k2m, tmp_path, monkeypatch):
+    import k2m_core.generate as generate
+
+    bundled = tmp_path / "models"
+    (bundled / "my-model" / "transformer").mkdir(parents=True)
+    monkeypatch.setattr(generate, "BUNDLED", bundled)
+    assert generate.resolve_model("my-model") == bundled / "my-model"
+    assert generate.resolve_model(tmp_path) == tmp_path  # a folder wins
+    result = k2m("gen", "a man jumps", "--model", "no-such-model")
+    assert result.code == 2 and "bundled: my-model" in result.err
