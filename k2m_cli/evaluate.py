@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
-from k2m_cli.ui import is_quiet, print_table
+from k2m_cli.ui import is_quiet, print_table, progress
 
 app = typer.Typer(help="Evaluate trained models.", no_args_is_help=True)
 
@@ -47,3 +47,210 @@ def recon(
     print_table(f"reconstruction on {dataset.path.name}:{split}", ["metric", "value"],
                 [[k, v] for k, v in metrics.items()], is_quiet(ctx))
     typer.echo(text)
+
+
+@app.command("train-evaluator")
+def train_evaluator(
+    ctx: typer.Context,
+    dataset: Optional[Path] = typer.Argument(None, help="Dataset file to train on (its train split; val for early stopping)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory to create."),
+    preset: str = typer.Option("cpu", "--preset", help="paper (Guo et al.'s sizes) | cpu | tiny."),
+    glove: Optional[Path] = typer.Option(None, "--glove", help="GloVe text file (e.g. glove.6B.300d.txt) to initialise the word vectors."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (at most; early stopping may end sooner)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size (negatives come from the batch)."),
+    patience: Optional[int] = typer.Option(None, "--patience", help="Stop after this many evaluations without a lower validation loss (0: never)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for weights and batches."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | auto."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="A config.toml to start from."),
+    overrides: List[str] = typer.Option([], "--set", help="Override any config key, e.g. --set model.embed_dim=256."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
+) -> None:
+    """Train the text–motion evaluator of the HumanML3D protocol on a dataset's 2D keypoints and captions.
+
+    Guo et al.'s text and motion encoders; their embeddings drive FID, R-precision, MM-Dist, Diversity
+    and Multimodality in `k2m eval t2m`.
+
+    Example: k2m eval train-evaluator corpus/dataset.h5 --out runs/evaluator --preset cpu
+    """
+    import shlex
+    import sys
+
+    from k2m_core.config import apply_overrides, as_overrides, from_toml
+    from k2m_core.errors import UserError
+    from k2m_core.eval.evaluator import EvaluatorRunConfig, default_config, load_run_config
+    from k2m_core.eval.evaluator import train_evaluator as run
+
+    if resume is not None:
+        given = [name for name, value in (("DATASET", dataset), ("--out", out), ("--config", config_file),
+                                          ("--glove", glove)) if value]
+        if given or overrides:
+            raise UserError(f"--resume continues {resume} with its own config.toml; drop {', '.join(given) or '--set'}")
+        config, out = load_run_config(resume), resume
+    else:
+        if dataset is None or out is None:
+            raise UserError("k2m eval train-evaluator needs DATASET and --out RUN_DIR (or --resume RUN_DIR)")
+        config = from_toml(EvaluatorRunConfig, config_file) if config_file else default_config(preset, dataset)
+        config.data = str(dataset.resolve())
+        if glove is not None:
+            config.glove = str(glove.resolve())
+        given = as_overrides({"train.steps": steps, "train.batch_size": batch_size, "train.seed": seed,
+                              "train.device": device, "patience": patience})
+        config = apply_overrides(config, given + list(overrides))
+        config.model.validate()
+    quiet = is_quiet(ctx)
+    with progress("train evaluator", config.train.steps, quiet) as advance:
+        last = run(config, out, resume=resume is not None, force=force, command=shlex.join(["k2m"] + sys.argv[1:]),
+                   progress=advance)
+    print_table(f"evaluator run {out}", ["metric", "value"], [[k, v] for k, v in last.items()], quiet)
+    typer.echo(str(out))
+
+
+@app.command("t2m")
+def t2m(
+    ctx: typer.Context,
+    model: Path = typer.Argument(..., help="Model folder (vq/, transformer/, optionally residual/ and length/)."),
+    evaluator: Path = typer.Option(..., "--evaluator", help="Evaluator run directory (from `k2m eval train-evaluator`)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset file (default: the evaluator's)."),
+    out: Path = typer.Option(Path("eval_t2m"), "--out", help="Folder for report.json, report.md and the plots."),
+    split: str = typer.Option("test", "--split", help="train | val | test."),
+    repetitions: int = typer.Option(20, "--repetitions", help="Repetitions of the whole protocol (mean ± 95 % CI)."),
+    mm_texts: int = typer.Option(100, "--mm-texts", help="Captions for Multimodality (0: skip it)."),
+    mm_generations: int = typer.Option(30, "--mm-generations", help="Motions per caption for Multimodality."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every draw: the same seed gives the same report."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Prompts per generation call."),
+    device: str = typer.Option("auto", "--device", help="cpu | cuda | auto."),
+    clip_weights: Optional[str] = typer.Option(None, "--clip-weights", help="CLIP weights, for models trained with CLIP."),
+    force: bool = typer.Option(False, "--force", help="Replace a report already in --out."),
+) -> None:
+    """Benchmark a text-to-motion model against the ground truth at the 2D level (paper Table 3).
+
+    Generates for the split's captions at their true lengths, projects the SMPL output with the
+    paper's camera, and reports FID, R-precision top-1/2/3, MM-Dist, Diversity and Multimodality.
+
+    Example: k2m eval t2m runs/model --evaluator runs/evaluator --data corpus/dataset.h5 --out eval/
+    """
+    from k2m_core import __version__
+    from k2m_core.data.dataset import Dataset
+    from k2m_core.errors import UserError
+    from k2m_core.eval.evaluator import load_evaluator
+    from k2m_core.eval.t2m import T2MSettings, evaluate_t2m, generations_per_run, markdown_table, write_report
+    from k2m_core.generate import load_model
+    from k2m_core.train.distributed import resolve_device
+    from k2m_core.train.t2m import load_run_config as load_t2m_config
+
+    settings = T2MSettings(repetitions=repetitions, split=split, mm_texts=mm_texts, mm_generations=mm_generations,
+                           seed=seed, batch_size=batch_size).validate()
+    if (out / "report.json").exists() and not force:
+        raise UserError(f"{out}: already holds a report; pass --force to replace it or choose another --out")
+    dev = resolve_device(device)
+    scorer = load_evaluator(evaluator, dev)
+    dataset = Dataset(data or scorer.config.data)
+    if split not in dataset.splits:
+        raise UserError(f"--split {split!r}: choose train, val or test")
+    sampler = load_model(model, device=dev, clip_weights=clip_weights)
+    trained_on = Path(load_t2m_config(model / "transformer", "transformer").data)
+    quiet = is_quiet(ctx)
+    total = generations_per_run(len(dataset.splits[split]), settings)
+    with progress("t2m eval (motions generated)", total, quiet) as advance:
+        report, embeddings = evaluate_t2m(sampler, scorer, dataset, settings, progress=advance)
+    report.update(model=str(model), evaluator=str(evaluator), data=str(dataset.path), k2m_version=__version__,
+                  names={"model": model.resolve().name}, model_trained_on=str(trained_on))
+    paths = write_report(report, embeddings, out)
+    if not quiet:
+        typer.echo(markdown_table(report), err=True)
+    typer.echo("\n".join(str(p) for p in paths))
+
+
+def _motion_inputs(motions: Optional[List[Path]], data: Optional[Path], split: str, body):
+    from k2m_core.errors import UserError
+    from k2m_core.eval.motions import dataset_motions, load_motions, motion_files
+
+    if data is not None:
+        if motions:
+            raise UserError("give motion files or --data DATASET (its 3D ground truth), not both")
+        return dataset_motions(data, split, body), None
+    paths = motion_files(list(motions or []))
+    return load_motions(paths, body), len(paths)
+
+
+def _write_json(out: Optional[Path], result: dict) -> None:
+    if out is None:
+        return
+    from k2m_core.atomic import write_bytes_atomic
+
+    clean = json.loads(json.dumps(result, default=float), parse_constant=lambda c: None)  # NaN → null
+    write_bytes_atomic(out, json.dumps(clean, indent=2).encode())
+
+
+@app.command("critic")
+def critic(
+    ctx: typer.Context,
+    motions: Optional[List[Path]] = typer.Argument(None, help="Motion files (.npz from `k2m gen`, AMASS-style; .bvh) or folders of them."),
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="MotionCritic weights (motioncritic_pre.pth from the MotionCritic project)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Score this dataset's 3D ground truth instead of files."),
+    split: str = typer.Option("test", "--split", help="With --data: train | val | test."),
+    windows: str = typer.Option("first", "--windows", help="first: each motion's first 60 frames at 20 fps (the paper) | all: mean over 60-frame windows."),
+    body_model: Optional[str] = typer.Option(None, "--body-model", help="Body for BVH inputs and dataset truth: skeleton (default) or a SMPL model file/folder."),
+    device: str = typer.Option("auto", "--device", help="cpu | cuda | auto."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write per-motion scores and the summary as JSON here."),
+) -> None:
+    """Score motions with MotionCritic (higher is better) and summarise as paper Table 2: mean, max, min, std.
+
+    Example: k2m eval critic out/ --checkpoint motioncritic_pre.pth --out critic.json
+    """
+    import numpy as np
+    import torch
+
+    from k2m_core.body import load_body_model
+    from k2m_core.eval.critic import critic_windows, load_critic, score_windows, summarise
+    from k2m_core.train.distributed import resolve_device
+
+    dev = resolve_device(device)
+    model = load_critic(checkpoint, dev)
+    body = load_body_model(body_model).to(torch.float64)
+    source, total = _motion_inputs(motions, data, split, body)
+    names, windows_per_motion, all_windows = [], [], []
+    for name, motion in source:
+        cut = critic_windows(motion.poses, motion.trans, motion.fps, windows)
+        names.append(name)
+        windows_per_motion.append(len(cut))
+        all_windows.extend(cut)
+    scores = score_windows(model, all_windows, dev)
+    bounds = np.cumsum([0] + windows_per_motion)
+    per_motion = [float(scores[lo:hi].mean()) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    result = {"checkpoint": str(checkpoint), "windows": windows, "summary": summarise(per_motion),
+              "motions": [{"name": n, "score": s, "windows": w} for n, s, w in zip(names, per_motion, windows_per_motion)]}
+    _write_json(out, result)
+    print_table("MotionCritic (higher is better)", ["statistic", "value"],
+                [[k, v] for k, v in result["summary"].items()], is_quiet(ctx))
+    typer.echo(json.dumps(result["summary"]))
+
+
+@app.command("physics")
+def physics(
+    ctx: typer.Context,
+    motions: Optional[List[Path]] = typer.Argument(None, help="Motion files (.npz from `k2m gen`, AMASS-style; .bvh) or folders of them."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Score this dataset's 3D ground truth instead of files."),
+    split: str = typer.Option("test", "--split", help="With --data: train | val | test."),
+    body_model: Optional[str] = typer.Option(None, "--body-model", help="skeleton (default: joints) or a SMPL model file/folder (mesh: lowest vertex for ground contact)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write per-motion numbers and the means as JSON here."),
+) -> None:
+    """Physical plausibility without learned weights: foot skating, jitter, ground penetration and
+    float, joint-limit violations (definitions: k2m_core/eval/physics.py).
+
+    Example: k2m eval physics out/ --out physics.json
+    """
+    import torch
+
+    from k2m_core.body import load_body_model
+    from k2m_core.eval.physics import METRICS, physics_metrics, summarise
+
+    body = load_body_model(body_model).to(torch.float64)
+    source, _ = _motion_inputs(motions, data, split, body)
+    per_motion = [{"name": name, **physics_metrics(motion, body)} for name, motion in source]
+    result = {"summary": summarise(per_motion), "motions": per_motion}
+    _write_json(out, result)
+    print_table("physics (mean over motions)", ["metric", "value"],
+                [[k, result["summary"][k]] for k in ("motions",) + METRICS], is_quiet(ctx))
+    typer.echo(json.dumps(result["summary"]))
