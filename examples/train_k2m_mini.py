@@ -43,11 +43,15 @@ def main() -> None:
     args = parser.parse_args()
     work, start = args.work, time.time()
     data = work / "corpus" / "dataset.h5"
-    run_steps([k2m("data", "synth", "--out", work / "corpus", "--clips", args.clips, "--seed", 2026)])
+    if data.is_file():  # the corpus is deterministic: a re-run after an interruption reuses it
+        print(f"reusing {data}")
+    else:
+        run_steps([k2m("data", "synth", "--out", work / "corpus", "--clips", args.clips, "--seed", 2026)])
     # lr 1e-3 (the preset's 4e-4 learns too slowly in a CPU budget); the plain-conv adapter is
     # 4x faster per step on CPU than the DSTformer and reached lower error in the same time.
+    # One torch thread: on a shared 2-core machine a second thread mostly waits.
     run_steps([k2m("train", "vq", "--data", data, "--out", work / "vq", "--preset", "cpu", "--adapter", "none",
-                   "--steps", args.vq_steps, "--set", "train.lr=0.001", "--force")])
+                   "--steps", args.vq_steps, "--set", "train.lr=0.001", "--force", threads=1)])
     run_steps([k2m("data", "tokenize", data, "--tokenizer", work / "vq")])
     run_steps([k2m("data", "encode-text", data, "--encoder", "minilm")])
     common = ["--data", data, "--tokenizer", work / "vq", "--preset", "cpu", "--encoder", "minilm", "--force"]
