@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from k2m_core.body.skeleton import SkeletonBody
-from k2m_core.camera import project
+from k2m_core.camera import FOCAL, project
 from k2m_core.data.dataset import Dataset
 from k2m_core.keypoints import validate_clip
 from k2m_core.synth.corpus import VIEWPOINTS, SynthConfig, synth_clip
@@ -81,3 +81,19 @@ def test_synth_command(k2m, tmp_path):
     again = k2m("data", "synth", "--out", out, "--clips", "5")
     assert again.code == 2 and "--force" in again.err
     assert k2m("data", "synth", "--out", tmp_path / "x", "--families", "walk,moonwalk").code == 2
+
+
+def test_paths_along_the_optical_axis_stay_near_the_camera():
+    """A 40 m run straight at the camera: placed with its near end in front of the camera and its
+    far end where the body is still tens of pixels tall (a bug once put such clips ~1000 km away)."""
+    from k2m_core.synth.corpus import _place_in_frame
+
+    frames = 120
+    track = np.linspace(-20.0, 20.0, frames)
+    body = np.stack([np.zeros(17), np.linspace(-0.85, 0.85, 17), np.zeros(17)], axis=1)  # a 1.7 m pole
+    points = body[None] + np.stack([np.zeros(frames), np.zeros(frames), track], axis=1)[:, None]
+    for seed in range(20):
+        offset = _place_in_frame(points, 1920, 1080, np.random.default_rng(seed))
+        z = points[..., 2] + offset[2]
+        assert z.min() >= 1.0 - 1e-9 and z.max() < 100.0
+        assert FOCAL * 1.7 / z.max() > 50  # pixels of body height at the far end

@@ -116,20 +116,32 @@ def _to_camera(motion: Motion, body: SkeletonBody, world_to_cam: np.ndarray):
 def _place_in_frame(points: np.ndarray, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """Camera-frame offset that keeps every keypoint of the clip inside the image.
 
-    Depth is chosen so the body fills 45–85 % of the image height, then pushed back until the
-    whole trajectory fits in 90 % of the frame; the clip is centred with a random slack."""
+    Depth is chosen so the body fills 45–85 % of the image height, then pushed back just enough
+    that the whole trajectory fits in 90 % of the frame; the clip is centred with a random slack."""
     body_height = float(np.median(points[..., 1].max(-1) - points[..., 1].min(-1))) + 0.1
     depth = FOCAL * body_height / (rng.uniform(0.45, 0.85) * height)
     lo, hi = points.reshape(-1, 3).min(0), points.reshape(-1, 3).max(0)
     centre = (lo + hi) / 2
-    for _ in range(50):  # pushing back shrinks the projection; a few steps suffice
-        z = points[..., 2] - centre[2] + depth
+
+    def project_at(d: float):
+        z = points[..., 2] - centre[2] + d
         u = FOCAL * (points[..., 0] - centre[0]) / z
         v = FOCAL * (points[..., 1] - centre[1]) / z
-        spread = max((u.max() - u.min()) / (0.9 * width), (v.max() - v.min()) / (0.9 * height))
-        if spread <= 1.0 and z.min() > 1.0:
-            break
-        depth *= max(spread, 1.05)
+        fits = z.min() >= 1.0 and (u.max() - u.min()) <= 0.9 * width and (v.max() - v.min()) <= 0.9 * height
+        return z, u, v, fits
+
+    # The nearest depth (not nearer than the size-based choice) at which the whole path fits,
+    # by bisection. Growing the depth geometrically from a frame where part of the path is at
+    # or behind the camera once sent clips kilometres away, where the body is a few pixels.
+    if not project_at(depth)[3]:
+        near, far = depth, depth * 2
+        while not project_at(far)[3]:
+            near, far = far, far * 2
+        for _ in range(40):
+            mid = (near + far) / 2
+            near, far = (near, mid) if project_at(mid)[3] else (mid, far)
+        depth = far
+    z, u, v, _ = project_at(depth)
     # A random shift inside the slack that is left, converted from pixels to metres at the
     # median depth (the frame keeps a 5 % margin for the error of that approximation).
     slack_u = max(0.0, 0.9 * width - (u.max() - u.min())) / 2
