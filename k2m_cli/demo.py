@@ -53,13 +53,13 @@ def demo(
     ctx: typer.Context,
     out: Path = typer.Option(Path("k2m-demo"), "--out", help="Folder for everything the demo makes."),
     clips: int = typer.Option(400, "--clips", help="Synthetic clips to train on."),
-    vq_steps: int = typer.Option(600, "--vq-steps", help="Tokenizer training steps."),
-    t2m_steps: int = typer.Option(400, "--t2m-steps", help="Masked-transformer steps (residual and length get half)."),
+    vq_steps: int = typer.Option(1000, "--vq-steps", help="Tokenizer training steps."),
+    t2m_steps: int = typer.Option(700, "--t2m-steps", help="Masked-transformer steps (residual and length get half)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the corpus and every model."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out folder's demo files."),
 ) -> None:
     """Run the whole pipeline on a fresh synthetic corpus with the CPU preset: synth, train vq,
-    tokenize, train the transformers and the evaluator, gen, render, eval. About 12 minutes
+    tokenize, train the transformers and the evaluator, gen, render, eval. About 11 minutes
     on 2 CPU cores with the defaults; each step's output is logged under OUT/logs.
 
     Example: k2m demo --out k2m-demo
