@@ -126,7 +126,7 @@ def test_word_encoder():
     assert load_text_encoder("words", vocab=vocab).identity.startswith("words:4:")
     with pytest.raises(UserError, match="choose one of"):
         load_text_encoder("bert")
-    assert set(ENCODERS) == {"clip", "clip-random", "words"}
+    assert set(ENCODERS) == {"clip", "clip-random", "minilm", "words"}
 
 
 def _dataset(path, clips=5):
