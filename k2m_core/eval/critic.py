@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from k2m_core.errors import UserError
+from k2m_core.tokenizer.dstformer import init_transformer_weights
 
 CRITIC_FPS = 20.0
 WINDOW = 60
@@ -113,20 +114,11 @@ class DSTformer(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, num_joints, dim_feat))
         nn.init.trunc_normal_(self.temp_embed, std=0.02)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        self.apply(self._init_weights)
+        self.apply(init_transformer_weights)
         self.ts_attn = nn.ModuleList(nn.Linear(dim_feat * 2, 2) for _ in range(depth))
         for fusion in self.ts_attn:  # start as an even mix of the two streams
             nn.init.zeros_(fusion.weight)
             nn.init.constant_(fusion.bias, 0.5)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.trunc_normal_(module.weight, std=0.02)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
 
     def get_representation(self, x: Tensor) -> Tensor:
         """``x (B, F, J, 3)`` → ``(B, F, J, dim_rep)``."""

@@ -17,6 +17,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+
+def init_transformer_weights(module: nn.Module) -> None:
+    """MotionBERT's initialisation (truncated-normal linear layers, unit LayerNorms), for `apply`."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
 class Attention(nn.Module):
     """Multi-head self-attention over the middle axis of ``(N, L, d)``; ``key_mask (N, L)`` bool
     marks the keys that may be attended to."""
@@ -98,7 +108,7 @@ class DSTformer(nn.Module):
         self.levels = nn.ModuleList(DualStreamLevel(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.to_rep = nn.Linear(dim, rep)
-        self.apply(self._init_weights)
+        self.apply(init_transformer_weights)
         # The keypoint embedding keeps PyTorch's default init (MotionBERT uses std 0.02): then the
         # keypoints, not the positional and aspect embeddings, dominate the first tokens, and the
         # adapter trains about as fast as the plain conv encoder instead of several times slower.
@@ -108,15 +118,6 @@ class DSTformer(nn.Module):
         for level in self.levels:  # start as an even mix of the two streams
             nn.init.zeros_(level.fusion.weight)
             nn.init.constant_(level.fusion.bias, 0.5)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.trunc_normal_(module.weight, std=0.02)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
 
     def forward(self, joints: Tensor, frame_mask: Tensor, log_aspect: Tensor, time_offset: int = 0) -> Tensor:
         frames = joints.shape[1]
