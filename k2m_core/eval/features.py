@@ -20,6 +20,8 @@ both reach the evaluator through one path.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, half_extent
@@ -50,9 +52,11 @@ def motion_features(clip: np.ndarray, conf_threshold: float = 0.3) -> np.ndarray
     half = half_extent(width, height)
     xy = (clip[:, :NUM_JOINTS, :2] - np.array([width / 2, height / 2])) / half
     xy = _fill_gaps(xy, clip[:, :NUM_JOINTS, 2] >= conf_threshold)
-    root = np.nanmean(xy[:, list(HIPS)], axis=1)  # (F, 2)
-    if np.isnan(root).any():  # no hip ever seen: fall back to the centre of what was seen
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows are handled just below
+        root = np.nanmean(xy[:, list(HIPS)], axis=1)  # (F, 2)
         centre = np.nanmean(xy, axis=1) if not np.isnan(xy).all() else np.zeros((len(xy), 2))
+    if np.isnan(root).any():  # no hip ever seen: fall back to the centre of what was seen
         root = np.where(np.isnan(root), centre, root)
         root = np.nan_to_num(root)
     xy = np.where(np.isnan(xy), root[:, None], xy)
