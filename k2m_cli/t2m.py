@@ -60,7 +60,8 @@ _OUT = typer.Option(None, "--out", help="Run directory to create.")
 _TOKENIZER = typer.Option(None, "--tokenizer", help="Tokenizer run directory (from `k2m train vq`).")
 _PRESET = typer.Option("cpu", "--preset", help="paper | cpu | tiny: model and schedule sizes.")
 _ENCODER = typer.Option(None, "--encoder", help="Text encoder: clip (default; features from `k2m data encode-text`) "
-                                                "| words (learned with the model, offline) | clip-random.")
+                                                "| minilm (offline, features from `k2m data encode-text`) | words (learned with the model) "
+                                                "| clip-random.")
 _CLIP_WEIGHTS = typer.Option(None, "--clip-weights", help=_CLIP_WEIGHTS_HELP)
 _STEPS = typer.Option(None, "--steps", help="Training steps.")
 _BATCH = typer.Option(None, "--batch-size", help="Global batch size.")
@@ -121,7 +122,7 @@ def train_length(
 def encode_text(
     ctx: typer.Context,
     dataset: Path = typer.Argument(..., help="Dataset file; the features are stored in it."),
-    encoder: str = typer.Option("clip", "--encoder", help="clip (CLIP ViT-B/32, the paper's) | clip-random (tests)."),
+    encoder: str = typer.Option("clip", "--encoder", help="clip (CLIP ViT-B/32, the paper's) | minilm (all-MiniLM-L6-v2, offline) | clip-random (tests)."),
     clip_weights: Optional[str] = typer.Option(None, "--clip-weights", help=_CLIP_WEIGHTS_HELP),
     batch_size: int = typer.Option(256, "--batch-size", help="Captions per encoder call."),
     device: str = typer.Option("auto", "--device", help="cpu | cuda | auto."),

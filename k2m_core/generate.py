@@ -66,7 +66,7 @@ def slug(prompt: str) -> str:
 
 def generate_files(sampler, prompts: list[str], frames: list[int | None], out_dir: Path, *,
                    num_samples: int = 1, seed: int = 0, formats: tuple[str, ...] = ("npz",),
-                   fps: float = FPS, body=None, camera=None) -> list[dict]:
+                   fps: float = FPS, body=None) -> list[dict]:
     """Generate ``num_samples`` motions per prompt and write them in ``formats`` under ``out_dir``.
 
     ``frames[i]`` is prompt i's length (None: sampled from the length estimator). Files are written
@@ -109,8 +109,7 @@ def generate_files(sampler, prompts: list[str], frames: list[int | None], out_di
             if kind in ("npz", "bvh"):
                 save_motion(world, path, body, seed=seed)
             else:
-                kwargs = {} if camera is None else {"camera": camera}
-                video, rate = render_motions([world], body, captions=[prompt], fps=fps, **kwargs)
+                video, rate = render_motions([world], body, captions=[prompt], fps=fps)
                 write_video(path, video, rate)
             files.append(str(path))
         records.append({"prompt": prompt, "sample": i % num_samples, "frames": len(world), "seed": seed,

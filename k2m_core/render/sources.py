@@ -73,7 +73,7 @@ def render_dataset_clip(dataset, clip_id: str, *, video: Path | None = None,
 
     try:
         index = dataset.index_of(clip_id)
-    except (KeyError, UserError):
+    except UserError:
         close = [c for c in dataset.ids if clip_id in c][:3]
         raise UserError(f"{dataset.path}: no clip {clip_id!r}"
                         + (f"; did you mean {', '.join(close)}?" if close else "; list clips with `k2m data info`")) from None
