@@ -157,6 +157,18 @@ def test_pose_and_shape_losses():
     assert torch.isclose(losses.shape_loss(betas, tau=0.5), torch.tensor(0.25))
 
 
+def test_depth_prior_penalises_acceleration_not_steady_approach():
+    steady = torch.tensor([[0.0, 0.25, 0.5, 0.75, 1.0]])  # constant rate of change: free
+    valid = torch.ones(1, 5, dtype=torch.bool)
+    assert losses.depth_accel_loss(steady, valid) == 0
+    jitter = torch.tensor([[0.0, 0.1, 0.0, 0.1, 9.0]])
+    # Triplets (0,1,2) → |−0.2|, (1,2,3) → 0.2; (2,3,4) touches the padded frame 4 → mean 0.2.
+    valid[0, 4] = False
+    assert torch.isclose(losses.depth_accel_loss(jitter, valid), torch.tensor(0.2))
+    assert losses.depth_accel_loss(jitter, torch.zeros_like(valid)) == 0
+    assert preset("paper").lambda_depth > 0  # k2m's default; 0 gives the paper's objective
+
+
 def test_commitment_loss_is_masked_squared_norm_with_stop_gradient():
     residual = torch.tensor([[[1.0, 2.0], [3.0, 0.0], [7.0, 7.0]]], requires_grad=True)
     quantized = torch.tensor([[[0.0, 0.0], [0.0, 1.0], [0.0, 0.0]]], requires_grad=True)
@@ -288,7 +300,7 @@ def test_forward_shapes_and_every_parameter_gets_a_gradient(adapter):
     assert out.codes.shape == (3, 8, q) and out.codes.dtype == torch.long
     assert (out.codes[2, 6:] == -1).all()  # frames 24… are padding
     assert out.perplexity.shape == (q,)
-    names = {"rvq", "rec", "vel", "smooth", "boundary", "pose", "shape"}
+    names = {"rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth"}
     assert set(out.terms) == names | {f"{n}_weighted" for n in names} | {"total"}
     assert torch.isclose(sum(out.terms[f"{n}_weighted"] for n in names), out.loss)
     assert torch.isfinite(out.loss)

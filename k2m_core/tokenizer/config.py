@@ -48,6 +48,9 @@ class TokenizerConfig:
     lambda_pose: float = 10.0
     lambda_shape: float = 1.0
     shape_tau: float = 0.5  # L_shape is free while 0.1·Σ|β| ≤ τ, i.e. Σ|β| ≤ 5
+    # Not in the paper: a prior on the root depth's acceleration (see losses.depth_accel_loss);
+    # 0 gives the paper's seven-term objective exactly.
+    lambda_depth: float = 10.0
 
     body_model: str = "skeleton"
     window: int = 64  # training window in frames (MoMask: random 64-frame windows)

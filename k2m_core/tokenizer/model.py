@@ -41,7 +41,7 @@ NUM_BETAS = 10
 INIT_BODY_HEIGHT_M = 1.7
 INIT_HEIGHT_FILL = 0.6  # the initial body fills this share of a 16:9 frame's height
 INIT_ARM_DROP = math.radians(65)  # initial shoulders: arms lowered from the T-pose into an A-pose
-LOSS_NAMES = ("rvq", "rec", "vel", "smooth", "boundary", "pose", "shape")
+LOSS_NAMES = ("rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth")
 
 
 @dataclass
@@ -183,9 +183,9 @@ class MotionVQAdapter(nn.Module):
     # ---------------------------------------------------------------- output side
 
     def _decode_latent(self, latent: Tensor, token_mask: Tensor, frame_mask: Tensor, width: Tensor,
-                       height: Tensor) -> tuple[SMPLMotion, Tensor]:
-        """latent ``(B, T, D)`` → SMPL motion of ``T·α`` frames (betas pooled over ``frame_mask``) and
-        its COCO-17 keypoints in 3D ``(B, T·α, 17, 3)``."""
+                       height: Tensor) -> tuple[SMPLMotion, Tensor, Tensor]:
+        """latent ``(B, T, D)`` → SMPL motion of ``T·α`` frames (betas pooled over ``frame_mask``),
+        its COCO-17 keypoints in 3D ``(B, T·α, 17, 3)`` and the root's log-scale ``(B, T·α)``."""
         features, _ = self.decoder(latent.transpose(1, 2), token_mask)
         with _float32(latent.device):  # bf16 would round the pelvis to ~2 px and depth to ~0.4 %
             rot6d, uvs, betas = self.head(features.transpose(1, 2).float(), frame_mask)
@@ -198,7 +198,7 @@ class MotionVQAdapter(nn.Module):
             out = self.body(rotmats.flatten(0, 1), betas.repeat_interleave(frames, dim=0), transl.flatten(0, 1))
         motion = SMPLMotion(rotmats=rotmats, betas=betas, transl=transl,
                             joints=out.joints.unflatten(0, (batch, frames)))
-        return motion, out.keypoints.unflatten(0, (batch, frames))
+        return motion, out.keypoints.unflatten(0, (batch, frames)), uvs[..., 2]
 
     # ---------------------------------------------------------------- public API
 
@@ -212,11 +212,12 @@ class MotionVQAdapter(nn.Module):
         latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
         with _float32(latent.device):
             rvq = self.quantizer(latent.float(), token_mask)
-        motion, keypoints3d = self._decode_latent(rvq.latent, token_mask, frame_mask, width, height)
-        motion, keypoints3d = motion.crop(frames), keypoints3d[:, :frames]
+        motion, keypoints3d, log_scale = self._decode_latent(rvq.latent, token_mask, frame_mask, width, height)
+        motion, keypoints3d, log_scale = motion.crop(frames), keypoints3d[:, :frames], log_scale[:, :frames]
         with _float32(latent.device):
             pred_px, in_front = project(keypoints3d, width[:, None, None], height[:, None, None])
             unweighted = self._losses(keypoints, valid, pred_px, in_front, motion, width, height)
+            unweighted["depth"] = losses.depth_accel_loss(log_scale, valid)
             unweighted["rvq"] = rvq.commitment
             weighted = {name: getattr(self.config, f"lambda_{name}") * unweighted[name] for name in LOSS_NAMES}
             loss = sum(weighted.values())
@@ -270,7 +271,7 @@ class MotionVQAdapter(nn.Module):
         latent = self.codes_to_latent(codes)
         width = torch.as_tensor(width, dtype=torch.float32, device=codes.device).expand(codes.shape[0])
         height = torch.as_tensor(height, dtype=torch.float32, device=codes.device).expand(codes.shape[0])
-        motion, _ = self._decode_latent(latent, token_mask, frame_mask, width, height)
+        motion, _, _ = self._decode_latent(latent, token_mask, frame_mask, width, height)
         return motion.crop(frames)
 
     def num_parameters(self) -> int:
