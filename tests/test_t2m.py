@@ -151,6 +151,12 @@ def test_tokenize_with_a_tiny_tokenizer(tmp_path):
     write_token_cache(dataset.path, codes, spec)
     again = read_token_cache(Dataset(dataset.path), spec)
     assert np.array_equal(again.clip(3), codes[3])
+    # Loss weights and other training-only settings leave the codes, and so the fingerprint, alone.
+    tokenizer.config = replace(tokenizer.config, lambda_depth=0.0, window=16, dropout=0.3)
+    assert tokenizer_fingerprint(tokenizer) == spec.tokenizer
+    tokenizer.config = replace(tokenizer.config, conf_threshold=0.5)  # changes what the encoder sees
+    assert tokenizer_fingerprint(tokenizer) != spec.tokenizer
+    tokenizer.config = replace(tokenizer.config, conf_threshold=0.8)
     # A change to the tokenizer's weights changes its fingerprint.
     with torch.no_grad():
         tokenizer.quantizer.layers[0].embed[0] += 1

@@ -169,6 +169,29 @@ def test_depth_prior_penalises_acceleration_not_steady_approach():
     assert preset("paper").lambda_depth > 0  # k2m's default; 0 gives the paper's objective
 
 
+def test_depth_low_pass_ignores_padding_and_removes_jitter():
+    from k2m_core.tokenizer.model import masked_gaussian_smooth
+
+    frames = torch.arange(40.0)
+    ramp = 5.0 + 0.01 * frames  # steady approach
+    jitter = ramp + 0.004 * (-1.0) ** frames  # ±0.4 % of body size from frame to frame
+    mask = torch.ones(1, 40, dtype=torch.bool)
+    mask[0, 30:] = False
+    padded = torch.where(mask[0], jitter, torch.tensor(-100.0))[None]  # padding holds garbage
+    out = masked_gaussian_smooth(padded, mask, sigma=3.0)
+    assert torch.equal(out[0, 30:], padded[0, 30:])  # padding is left alone …
+    error = (out[0, :30] - ramp[:30]).abs()  # … and never leaks in
+    assert error[6:24].max() < 1e-4 and error.max() < 0.4 * 0.004  # jitter gone inside, damped at the ends
+    clean = masked_gaussian_smooth(ramp[None], mask, sigma=3.0)
+    assert (clean[0, :30] - ramp[:30]).abs().max() < 1e-5  # a steady approach passes unchanged
+    lone = torch.zeros(1, 40, dtype=torch.bool)
+    lone[0, 7] = True
+    assert masked_gaussian_smooth(padded, lone, sigma=3.0)[0, 7] == padded[0, 7]
+    assert torch.equal(masked_gaussian_smooth(padded, mask, sigma=0.0), padded)
+    with pytest.raises(UserError, match="depth_smoothing"):
+        preset("tiny", depth_smoothing=-1.0)
+
+
 def test_commitment_loss_is_masked_squared_norm_with_stop_gradient():
     residual = torch.tensor([[[1.0, 2.0], [3.0, 0.0], [7.0, 7.0]]], requires_grad=True)
     quantized = torch.tensor([[[0.0, 0.0], [0.0, 1.0], [0.0, 0.0]]], requires_grad=True)

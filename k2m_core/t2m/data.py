@@ -102,9 +102,17 @@ def encode_captions(dataset_path: str | Path, encoder: TextEncoder, *, batch_siz
     return encoder.identity
 
 
+# Config keys that only shape training (losses, dropout, EMA, windows): they never change the codes
+# of a trained tokenizer, so a new loss weight must not invalidate its caches and models.
+_TRAINING_ONLY = ("shape_tau", "window", "dropout", "quantizer_dropout", "ema_decay")
+
+
 def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:
-    """Hash of the tokenizer's config and weights (codebooks included): equal codes, equal hash."""
-    digest = hashlib.sha256(repr(sorted(tokenizer.config.to_dict().items())).encode())
+    """Hash of the tokenizer's architecture config and weights (codebooks included): equal codes,
+    equal hash."""
+    config = {k: v for k, v in tokenizer.config.to_dict().items()
+              if k not in _TRAINING_ONLY and not k.startswith("lambda_")}
+    digest = hashlib.sha256(repr(sorted(config.items())).encode())
     for name, tensor in sorted(tokenizer.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())

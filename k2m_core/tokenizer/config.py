@@ -48,9 +48,9 @@ class TokenizerConfig:
     lambda_pose: float = 10.0
     lambda_shape: float = 1.0
     shape_tau: float = 0.5  # L_shape is free while 0.1·Σ|β| ≤ τ, i.e. Σ|β| ≤ 5
-    # Not in the paper: a prior on the root depth's acceleration (see losses.depth_accel_loss);
-    # 0 gives the paper's seven-term objective exactly.
-    lambda_depth: float = 10.0
+    # Not in the paper, for the root depth that 2D barely constrains (0 and 0 give the paper's model):
+    lambda_depth: float = 10.0  # prior on the depth's acceleration (losses.depth_accel_loss)
+    depth_smoothing: float = 3.0  # σ in frames of the Gaussian low-pass on the decoded depth
 
     body_model: str = "skeleton"
     window: int = 64  # training window in frames (MoMask: random 64-frame windows)
@@ -89,6 +89,8 @@ class TokenizerConfig:
             bad("adapter_maxlen", f"must be a multiple of downsample = {self.downsample}")
         if not 0.0 < self.ema_decay < 1.0:
             bad("ema_decay", "must lie in (0, 1)")
+        if self.depth_smoothing < 0:
+            bad("depth_smoothing", "must be non-negative (0 turns the filter off)")
         for key in ("quantizer_dropout", "dropout", "conf_threshold"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 bad(key, "must lie in [0, 1]")

@@ -8,7 +8,10 @@ The SMPL head predicts per frame the global orientation and 23 body-joint rotati
 the pelvis as (u, v, log s): its image position in normalised units and its scale in normalised
 units per metre; adding log(max(W, H)/2) gives SPEC's pixels per metre, so the decoder never
 needs the image size and generation can decode at any canonical size (callers pass 1920×1080).
-Betas are predicted once per clip from decoder features pooled over valid frames.
+Betas are predicted once per clip from decoder features pooled over valid frames. The log-scale
+(the root's depth) is low-passed over time (`depth_smoothing`, a Gaussian in frames) before it is
+used: the 2D losses barely see depth, and without the filter the decoder lets it jitter to
+compensate for pose errors, which turns into metres-per-second of fake root motion.
 
 Precision: networks may run under ``torch.autocast`` (bf16); quantisation, forward kinematics,
 projection and losses always run in float32.
@@ -80,6 +83,26 @@ def _masked_mean_time(features: Tensor, mask: Tensor) -> Tensor:
     """``features (B, F, C)`` averaged over frames where ``mask (B, F)``."""
     weights = mask.to(features.dtype)[..., None]
     return (features * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+def masked_gaussian_smooth(values: Tensor, mask: Tensor, sigma: float) -> Tensor:
+    """``values (B, F)`` low-passed over time: at each frame, a straight line fitted with Gaussian
+    weights (``sigma`` frames) to the frames where ``mask (B, F)``. A line rather than a weighted
+    mean, so a steady approach passes unchanged up to the clip's ends; padding never leaks in.
+    Frames outside ``mask`` keep their values; ``sigma`` 0 returns ``values`` unchanged."""
+    if sigma <= 0:
+        return values
+    radius = math.ceil(3 * sigma)
+    offsets = torch.arange(-radius, radius + 1, dtype=values.dtype, device=values.device)
+    gauss = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernels = torch.stack([gauss, gauss * offsets, gauss * offsets**2])[:, None]  # (3, 1, K)
+    weights = mask.to(values.dtype)[:, None]
+    s0, s1, s2 = F.conv1d(weights, kernels, padding=radius).unbind(1)  # Σw, Σw·d, Σw·d² (d = t − i)
+    t0, t1, _ = F.conv1d(values[:, None] * weights, kernels, padding=radius).unbind(1)  # Σw·x, Σw·d·x
+    det = s0 * s2 - s1**2
+    line = (s2 * t0 - s1 * t1) / det.clamp_min(1e-9)
+    mean = t0 / s0.clamp_min(1e-9)  # a lone valid frame: no line to fit
+    return torch.where(mask, torch.where(det > 1e-6, line, mean), values)
 
 
 class SMPLHead(nn.Module):
@@ -192,13 +215,14 @@ class MotionVQAdapter(nn.Module):
             batch, frames = rot6d.shape[:2]
             rotmats = rot6d_to_matrix(rot6d)
             half = torch.maximum(width, height)[:, None].float() / 2
-            uvs = torch.cat([uvs[..., :2], uvs[..., 2:] + torch.log(half)[..., None]], dim=-1)
+            log_scale = masked_gaussian_smooth(uvs[..., 2], frame_mask, self.config.depth_smoothing)
+            uvs = torch.cat([uvs[..., :2], (log_scale + torch.log(half))[..., None]], dim=-1)
             pelvis = uvs_to_point(uvs, width[:, None].float(), height[:, None].float())  # (B, F, 3)
             transl = pelvis - self.body.rest_joints(betas)[:, None, 0]
             out = self.body(rotmats.flatten(0, 1), betas.repeat_interleave(frames, dim=0), transl.flatten(0, 1))
         motion = SMPLMotion(rotmats=rotmats, betas=betas, transl=transl,
                             joints=out.joints.unflatten(0, (batch, frames)))
-        return motion, out.keypoints.unflatten(0, (batch, frames)), uvs[..., 2]
+        return motion, out.keypoints.unflatten(0, (batch, frames)), log_scale
 
     # ---------------------------------------------------------------- public API
 
