@@ -157,15 +157,15 @@ def test_pose_and_shape_losses():
     assert torch.isclose(losses.shape_loss(betas, tau=0.5), torch.tensor(0.25))
 
 
-def test_depth_prior_penalises_acceleration_not_steady_approach():
-    steady = torch.tensor([[0.0, 0.25, 0.5, 0.75, 1.0]])  # constant rate of change: free
+def test_depth_prior_is_the_mean_change_of_log_scale_over_valid_steps():
+    still = torch.full((1, 5), 5.0)
     valid = torch.ones(1, 5, dtype=torch.bool)
-    assert losses.depth_accel_loss(steady, valid) == 0
-    jitter = torch.tensor([[0.0, 0.1, 0.0, 0.1, 9.0]])
-    # Triplets (0,1,2) → |−0.2|, (1,2,3) → 0.2; (2,3,4) touches the padded frame 4 → mean 0.2.
+    assert losses.depth_speed_loss(still, valid) == 0
+    wobble = torch.tensor([[0.0, 0.1, 0.0, 0.3, 9.0]])
+    # Steps 0→1, 1→2, 2→3 count (0.1, 0.1, 0.3); 3→4 touches the padded frame 4 → mean 0.5/3.
     valid[0, 4] = False
-    assert torch.isclose(losses.depth_accel_loss(jitter, valid), torch.tensor(0.2))
-    assert losses.depth_accel_loss(jitter, torch.zeros_like(valid)) == 0
+    assert torch.isclose(losses.depth_speed_loss(wobble, valid), torch.tensor(0.5 / 3))
+    assert losses.depth_speed_loss(wobble, torch.zeros_like(valid)) == 0
     assert preset("paper").lambda_depth > 0  # k2m's default; 0 gives the paper's objective
 
 

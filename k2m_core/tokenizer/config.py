@@ -49,7 +49,7 @@ class TokenizerConfig:
     lambda_shape: float = 1.0
     shape_tau: float = 0.5  # L_shape is free while 0.1·Σ|β| ≤ τ, i.e. Σ|β| ≤ 5
     # Not in the paper, for the root depth that 2D barely constrains (0 and 0 give the paper's model):
-    lambda_depth: float = 10.0  # prior on the depth's acceleration (losses.depth_accel_loss)
+    lambda_depth: float = 2.0  # prior against depth changes (losses.depth_speed_loss)
     depth_smoothing: float = 3.0  # σ in frames of the Gaussian low-pass on the decoded depth
 
     body_model: str = "skeleton"

@@ -241,7 +241,7 @@ class MotionVQAdapter(nn.Module):
         with _float32(latent.device):
             pred_px, in_front = project(keypoints3d, width[:, None, None], height[:, None, None])
             unweighted = self._losses(keypoints, valid, pred_px, in_front, motion, width, height)
-            unweighted["depth"] = losses.depth_accel_loss(log_scale, valid)
+            unweighted["depth"] = losses.depth_speed_loss(log_scale, valid)
             unweighted["rvq"] = rvq.commitment
             weighted = {name: getattr(self.config, f"lambda_{name}") * unweighted[name] for name in LOSS_NAMES}
             loss = sum(weighted.values())
