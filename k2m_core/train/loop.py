@@ -142,6 +142,9 @@ def fit(model: torch.nn.Module, batches: torch.utils.data.Dataset, config: Train
             break
     if dist.is_main:
         (run_dir / FINISHED).write_text(f'{{"steps": {done}, "stopped_early": {str(stopping).lower()}}}\n')
+    # Leave together: a rank that tears gloo down while another is still busy can make that one
+    # abort (SIGABRT) on its way out, after all the work is saved.
+    _barrier(dist)
     return last
 
 
