@@ -33,7 +33,6 @@ def motion_attributes(poses: np.ndarray, joints: np.ndarray) -> dict[str, float]
 
 @pytest.fixture(scope="module")
 def attributes() -> dict[str, list[dict[str, float]]]:
-    torch.manual_seed(0)
     sampler = load_model(resolve_model(None))
     generated = sampler.generate([p for p in PROMPTS for _ in range(SAMPLES)], [FRAMES] * (len(PROMPTS) * SAMPLES),
                                  seed=0)

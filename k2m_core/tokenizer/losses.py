@@ -27,9 +27,10 @@ One regulariser the paper lacks, `depth_speed_loss` (λ_depth; 0 restores the pa
 exactly): the root's depth is the log-scale s of the translation parameterisation, and a change of
 s by 0.2 % — about 1 px of body size — is 2–6 cm of depth at 10–30 m. The 2D losses barely see it,
 so without a prior the decoder moves depth to absorb pose errors and a person standing still
-wanders by metres. The prior charges for every change of s (L1 of its frame-to-frame difference):
-weak enough that a real approach, which shrinks or grows the whole body consistently over many
-frames, still wins, strong enough that wobble which helps the 2D fit only a little does not.
+wanders by metres. The prior charges for every change of s (L1 of its frame-to-frame difference),
+weakly, so that a real approach, which shrinks or grows the whole body consistently over many
+frames, still wins. At the default weight it leaves the 2D fit alone and barely slows the wander;
+the low-pass on decoded depth (`MotionVQAdapter`, `depth_smoothing`) is what removes jitter.
 """
 
 from __future__ import annotations
