@@ -52,13 +52,12 @@ def motion_features(clip: np.ndarray, conf_threshold: float = 0.3) -> np.ndarray
     half = half_extent(width, height)
     xy = (clip[:, :NUM_JOINTS, :2] - np.array([width / 2, height / 2])) / half
     xy = _fill_gaps(xy, clip[:, :NUM_JOINTS, 2] >= conf_threshold)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows are handled just below
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # means of all-NaN rows: handled just below
         root = np.nanmean(xy[:, list(HIPS)], axis=1)  # (F, 2)
-        centre = np.nanmean(xy, axis=1) if not np.isnan(xy).all() else np.zeros((len(xy), 2))
-    if np.isnan(root).any():  # no hip ever seen: fall back to the centre of what was seen
-        root = np.where(np.isnan(root), centre, root)
-        root = np.nan_to_num(root)
+        if np.isnan(root).any():  # no hip ever seen: fall back to the centre of what was seen
+            centre = np.nanmean(xy, axis=1) if not np.isnan(xy).all() else np.zeros((len(xy), 2))
+            root = np.nan_to_num(np.where(np.isnan(root), centre, root))
     xy = np.where(np.isnan(xy), root[:, None], xy)
     torso = np.linalg.norm(xy[:, list(SHOULDERS)].mean(1) - xy[:, list(HIPS)].mean(1), axis=-1)
     scale = max(float(np.median(torso)), MIN_SCALE)

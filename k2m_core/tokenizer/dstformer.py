@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-
 def init_transformer_weights(module: nn.Module) -> None:
     """MotionBERT's initialisation (truncated-normal linear layers, unit LayerNorms), for `apply`."""
     if isinstance(module, nn.Linear):
@@ -26,6 +25,7 @@ def init_transformer_weights(module: nn.Module) -> None:
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
+
 
 class Attention(nn.Module):
     """Multi-head self-attention over the middle axis of ``(N, L, d)``; ``key_mask (N, L)`` bool
