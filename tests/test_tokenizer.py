@@ -17,6 +17,7 @@ from k2m_core.errors import UserError
 from k2m_core.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from k2m_core.tokenizer import MotionVQAdapter, TokenizerConfig, preset
 from k2m_core.tokenizer import losses
+from k2m_core.tokenizer.framing import CANONICAL_SIZE, TORSO_FILL, canonical_framing, reframe
 from k2m_core.tokenizer.pose_limits import load_pose_limits
 from k2m_core.tokenizer.quantizer import EMACodebook, ResidualVQ
 
@@ -392,14 +393,17 @@ def test_straight_through_gradients_reach_the_encoder():
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
 
 
-def test_encode_decode_match_forward():
-    model = tiny_model()
+@pytest.mark.parametrize("framing", ["canonical", "source"])
+def test_encode_decode_match_forward(framing):
+    model = tiny_model(framing=framing)
     keypoints, valid = synthetic_clips(3, 32, seed=3)
     warmed_up(model, keypoints, valid)
     with torch.no_grad():
         out = model(keypoints, valid)
         codes = model.encode(keypoints, valid)
-        width, height = model.frame_size(keypoints, valid)
+        # forward's motion is in the camera of the frame the model works in
+        width, height = (model.frame_size(keypoints, valid) if framing == "source"
+                         else (torch.tensor(CANONICAL_SIZE[0]), torch.tensor(CANONICAL_SIZE[1])))
         motion = model.decode(codes, width, height)
         # A length that is not a multiple of α: decode with lengths crops and pools betas the same way.
         short = model(keypoints[:, :30], valid[:, :30])
@@ -483,3 +487,68 @@ def test_ddp_keeps_codebooks_identical(tmp_path):
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in range(2)]
     outputs = [w.communicate(timeout=120)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
+
+
+# ---------------------------------------------------------------- canonical framing
+
+
+def _standing_clip(frames: int, *, shift: float = 0.0, width: float = 1280.0, height: float = 720.0) -> torch.Tensor:
+    """A hand-made clip: shoulders 100 px above the hips (torso 100 px), feet 150 px below, the
+    body moving right by ``shift`` px over the clip."""
+    clip = torch.zeros(1, frames, 18, 3)
+    x = 400.0 + shift * torch.arange(frames) / max(frames - 1, 1)
+    for joint, (dx, y) in {0: (0, 170), 5: (-20, 200), 6: (20, 200), 11: (-10, 300), 12: (10, 300),
+                           15: (-10, 450), 16: (10, 450)}.items():
+        clip[0, :, joint, 0], clip[0, :, joint, 1], clip[0, :, joint, 2] = x + dx, y, 1.0
+    clip[0, :, 17] = torch.tensor([width, height, 1.0])
+    return clip
+
+
+def test_canonical_framing_by_hand():
+    valid = torch.ones(1, 10, dtype=torch.bool)
+    still = _standing_clip(10)
+    framing = canonical_framing(still, valid, 0.5)
+    # torso 100 px → 18 % of 1080 px; the box (20 × 280 px) fits easily
+    assert framing.scale.item() == pytest.approx(TORSO_FILL * 1080 / 100)
+    assert framing.source_centre[0].tolist() == pytest.approx([400.0, 310.0])
+    moved = reframe(still, valid, framing)
+    assert moved[0, 0, 17].tolist() == [1920.0, 1080.0, 1.0]
+    hips = moved[0, :, [11, 12], :2].mean(1)
+    assert hips[0].tolist() == pytest.approx([960.0, 540.0 + (300 - 310) * framing.scale.item()])
+    assert (moved[0, :, [1, 2, 3, 4], :] == 0).all()  # unseen keypoints stay (0, 0, 0)
+    # A run 4040 px across (shoulders ±20 px): the box, not the torso, sets the scale (90 % of the width).
+    run = _standing_clip(10, shift=4000.0)
+    framing = canonical_framing(run, valid, 0.5)
+    assert framing.scale.item() == pytest.approx(0.9 * 1920 / 4040)
+    xs = reframe(run, valid, framing)[0, :, :17, 0][run[0, :, :17, 2] > 0]
+    assert xs.min().item() == pytest.approx(960 - 0.45 * 1920, abs=1e-2)
+    assert xs.max().item() == pytest.approx(960 + 0.45 * 1920, abs=1e-2)
+    # Back to the source frame exactly.
+    assert torch.allclose(framing.to_source(framing.to_canonical(run[..., :17, :2])), run[..., :17, :2], atol=1e-3)
+    # Nothing seen: scale 1, centred on the source frame; low-confidence keypoints do not count.
+    dark = still.clone()
+    dark[..., :17, 2] = 0.2
+    framing = canonical_framing(dark, valid, 0.5)
+    assert framing.scale.item() == 1.0 and framing.source_centre[0].tolist() == [640.0, 360.0]
+
+
+def test_canonical_framing_makes_codes_independent_of_where_the_person_stands():
+    model = tiny_model(adapter="none")
+    keypoints, valid = synthetic_clips(3, 32, seed=4)
+    warmed_up(model, keypoints, valid)
+    # The same clips 1.5× larger, 200 px further right and 100 px up, in a 4K frame.
+    moved = keypoints.clone()
+    moved[..., :17, :2] = keypoints[..., :17, :2] * 1.5 + torch.tensor([200.0, -100.0])
+    moved[..., 17, :2] = torch.tensor([3840.0, 2160.0])
+    with torch.no_grad():
+        a, b = model(keypoints, valid), model(moved, valid)
+        paper = tiny_model(adapter="none", framing="source")
+        warmed_up(paper, keypoints, valid)
+        c, d = paper(keypoints, valid), paper(moved, valid)
+    assert torch.equal(a.codes, b.codes) and torch.equal(a.codes, model.encode(moved, valid))
+    assert torch.allclose(a.loss, b.loss, rtol=1e-4)
+    # Predictions come back in each input's own frame.
+    shifted = a.pred_keypoints * 1.5 + torch.tensor([200.0, -100.0])
+    assert torch.allclose(shifted, b.pred_keypoints, atol=1e-2)
+    # The paper's framing encodes where the person stands: the codes change.
+    assert not torch.equal(c.codes, d.codes)

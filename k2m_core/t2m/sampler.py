@@ -27,8 +27,8 @@ from k2m_core.errors import UserError
 from k2m_core.t2m.config import MaskedSampling, ResidualSampling
 from k2m_core.t2m.models import LengthEstimator, MaskedTransformer, ResidualTransformer, padding_mask
 from k2m_core.text import TextEncoder
+from k2m_core.tokenizer.framing import CANONICAL_SIZE  # the camera generated motion is placed for
 
-CANONICAL_SIZE = (1920.0, 1080.0)  # the camera generated motion is placed for
 
 
 @dataclass

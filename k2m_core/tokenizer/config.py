@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from k2m_core.errors import UserError
 
 ADAPTERS = ("dstformer", "none")
+FRAMINGS = ("canonical", "source")
 
 
 @dataclass
@@ -23,6 +24,10 @@ class TokenizerConfig:
     adapter_rep: int = 512
     adapter_mlp_ratio: float = 2.0  # MotionBERT's released configs use 2
     adapter_maxlen: int = 512  # longest clip (frames, after padding to a multiple of `downsample`)
+
+    # Not in the paper: each clip is moved into one standard shot before encoding (k2m_core.tokenizer.framing),
+    # so codes describe motion, not where the person stood; "source" keeps the video's framing (the paper).
+    framing: str = "canonical"
 
     # Conv encoder/decoder (MoMask RVQ-VAE, REFERENCE §1).
     width: int = 512
@@ -77,6 +82,8 @@ class TokenizerConfig:
 
         if self.adapter not in ADAPTERS:
             bad("adapter", f"must be one of {', '.join(ADAPTERS)}")
+        if self.framing not in FRAMINGS:
+            bad("framing", f"must be one of {', '.join(FRAMINGS)}")
         if self.downsample < 1 or self.downsample & (self.downsample - 1):
             bad("downsample", "must be a power of two (1, 2, 4, …)")
         if self.adapter_dim % self.adapter_heads:

@@ -1,6 +1,6 @@
 """MotionVQ-Adapter (paper §3.2–3.3, SPEC §6): 2D keypoints → motion tokens → SMPL → 2D again.
 
-    keypoints (B, F, 18, 3) ─normalise─▶ DSTformer adapter (or none) ─▶ conv encoder (÷α)
+    keypoints (B, F, 18, 3) ─canonical framing─▶ normalise ─▶ DSTformer adapter (or none) ─▶ conv encoder (÷α)
       ─▶ residual VQ (codes (B, F/α, Q)) ─▶ conv decoder (×α) ─▶ SMPL head
       ─▶ body model (FK) ─▶ pinhole projection (eq. 3) ─▶ losses against the input keypoints
 
@@ -12,6 +12,10 @@ Betas are predicted once per clip from decoder features pooled over valid frames
 (the root's depth) is low-passed over time (`depth_smoothing`, a Gaussian in frames) before it is
 used: the 2D losses barely see depth, and without the filter the decoder lets it jitter to
 compensate for pose errors, which turns into metres-per-second of fake root motion.
+
+Each clip is first moved into one standard 1920×1080 shot (`k2m_core.tokenizer.framing`; not in
+the paper, ``framing = "source"`` turns it off), so codes carry motion rather than where the person
+stood; losses are taken in that frame, predicted keypoints are returned in the input's own frame.
 
 Precision: networks may run under ``torch.autocast`` (bf16); quantisation, forward kinematics,
 projection and losses always run in float32.
@@ -35,10 +39,10 @@ from k2m_core.tokenizer import losses
 from k2m_core.tokenizer.config import TokenizerConfig
 from k2m_core.tokenizer.convnets import ConvDecoder, ConvEncoder
 from k2m_core.tokenizer.dstformer import DSTformer
+from k2m_core.tokenizer.framing import CANONICAL_SIZE, canonical_framing, reframe
 from k2m_core.tokenizer.pose_limits import load_pose_limits
 from k2m_core.tokenizer.quantizer import ResidualVQ
 
-CANONICAL_SIZE = (1920.0, 1080.0)  # frame size assumed when a clip gives none, and for generation
 NUM_SMPL_JOINTS = 24
 NUM_BETAS = 10
 INIT_BODY_HEIGHT_M = 1.7
@@ -68,8 +72,8 @@ class SMPLMotion:
 class TokenizerOutput:
     loss: Tensor  # () weighted total, eq. 10
     terms: dict[str, Tensor]  # detached: "<name>" unweighted, "<name>_weighted" = λ·L, and "total"
-    pred_keypoints: Tensor  # (B, F, 17, 2) pixels of the input frame size
-    smpl: SMPLMotion
+    pred_keypoints: Tensor  # (B, F, 17, 2) pixels of the input frame
+    smpl: SMPLMotion  # in the camera of the frame the model works in (1920×1080 unless framing = "source")
     codes: Tensor  # (B, ceil(F/α), Q) long; −1 at padded positions and dropped layers
     perplexity: Tensor  # (Q,) per-layer code perplexity of this batch (0 for dropped layers)
 
@@ -231,6 +235,10 @@ class MotionVQAdapter(nn.Module):
         ``valid (B, F)`` bool (False = padding) → losses, predictions and codes."""
         frames = keypoints.shape[1]
         keypoints, valid = keypoints.float(), valid.bool()
+        framing = None
+        if self.config.framing == "canonical":  # losses are taken in the canonical frame
+            framing = canonical_framing(keypoints, valid, self.config.conf_threshold)
+            keypoints = reframe(keypoints, valid, framing)
         padded, frame_mask = self._pad(keypoints, valid)
         width, height = self.frame_size(keypoints, valid)
         latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
@@ -248,6 +256,8 @@ class MotionVQAdapter(nn.Module):
         terms = {name: unweighted[name].detach() for name in LOSS_NAMES}
         terms.update({f"{name}_weighted": weighted[name].detach() for name in LOSS_NAMES})
         terms["total"] = loss.detach()
+        if framing is not None:
+            pred_px = framing.to_source(pred_px)
         return TokenizerOutput(loss=loss, terms=terms, pred_keypoints=pred_px, smpl=motion, codes=rvq.codes,
                                perplexity=rvq.perplexity)
 
@@ -272,7 +282,10 @@ class MotionVQAdapter(nn.Module):
     def encode(self, keypoints: Tensor, valid: Tensor) -> Tensor:
         """Motion tokens ``(B, ceil(F/α), Q)`` long (−1 at fully padded positions). Call ``.eval()``
         first for deterministic codes; never changes the codebooks."""
-        padded, frame_mask = self._pad(keypoints.float(), valid.bool())
+        keypoints, valid = keypoints.float(), valid.bool()
+        if self.config.framing == "canonical":
+            keypoints = reframe(keypoints, valid, canonical_framing(keypoints, valid, self.config.conf_threshold))
+        padded, frame_mask = self._pad(keypoints, valid)
         latent, token_mask = self._encode_latent(padded, frame_mask, *self.frame_size(padded, frame_mask))
         with _float32(latent.device):
             return self.quantizer.encode(latent.float(), token_mask)
