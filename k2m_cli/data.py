@@ -128,3 +128,28 @@ def merge(
         typer.echo(f"note: {note}", err=True)
     typer.echo(f"{out}: {result['clips']:,} clips, {result['frames']:,} frames from {result['inputs']} files "
                f"(split seed {result['seed']})")
+
+
+@app.command("mirror")
+def mirror(
+    ctx: typer.Context,
+    dataset: Path = typer.Argument(..., show_default=False, help="Dataset file to mirror."),
+    out: Path = typer.Option(..., "--out", "-o", help="Dataset file to create: every clip and its mirrored twin."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
+) -> None:
+    """Add a left–right mirrored copy of every clip, with "left" and "right" (and clockwise and
+    counterclockwise) swapped in its captions, so text models learn direction words. Twins stay
+    in their original's split.
+
+    \b
+    Example:
+      k2m data mirror corpus/dataset.h5 --out corpus/mirrored.h5
+    """
+    from k2m_cli.preprocess import command_line
+    from k2m_core.data.mirror import mirror_dataset
+
+    result = mirror_dataset(dataset, out, force=force, command=command_line(ctx))
+    for note in result["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"{out}: {result['clips']:,} clips ({result['originals']:,} and their mirrored twins; "
+               f"{result['captions_changed']:,} with direction words swapped)")

@@ -105,3 +105,13 @@ def denormalise_xy(x_norm, y_norm, width, height):
     """Inverse of the x, y part of `normalise_for_encoder`: normalised units → pixels."""
     half = half_extent(width, height)
     return x_norm * half + width / 2, y_norm * half + height / 2
+
+
+def mirror_clip(clip: np.ndarray) -> np.ndarray:
+    """Left–right mirror of an ``(F, 18, 3)`` clip: x → W − x, left and right keypoints swapped."""
+    out = clip.copy()
+    out[:, :NUM_JOINTS] = clip[:, list(MIRROR)]
+    width = clip[:, FRAME_SIZE_ROW:, 0]
+    seen = out[:, :NUM_JOINTS, 2] > 0
+    out[:, :NUM_JOINTS, 0] = np.where(seen, width - out[:, :NUM_JOINTS, 0], 0.0)
+    return out

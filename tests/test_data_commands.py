@@ -143,3 +143,56 @@ def test_chunked_scans_agree_with_one_pass(tmp_path, monkeypatch):
     assert validate.validate_dataset(tmp_path / "d.h5") == []
     corrupt(tmp_path / "d.h5", lambda f: f["keypoints"].__setitem__((74, 17, 1), 100))  # clip 1, inside a chunk edge
     assert any("changes within the clip" in v for v in validate.validate_dataset(tmp_path / "d.h5"))
+
+
+def test_mirror_caption_swaps_direction_words_only():
+    from k2m_core.data.mirror import mirror_caption
+
+    assert mirror_caption("a man walks to the left, then turns right") == "a man walks to the right, then turns left"
+    assert mirror_caption("Left hand up; spins counterclockwise, then clockwise") == \
+        "Right hand up; spins clockwise, then counterclockwise"
+    assert mirror_caption("walks leftwards, jogs rightward") == "walks rightwards, jogs leftward"
+    assert mirror_caption("a person claps, leftover bright lights") == "a person claps, leftover bright lights"
+
+
+def test_mirror_adds_twins_in_the_same_split_with_mirrored_truth(capsys, tmp_path):
+    from k2m_core.data.mirror import SMPL_MIRROR
+
+    clips = build(tmp_path / "d.h5", n=6)
+    with h5py.File(tmp_path / "d.h5", "a") as f:  # direction words in one caption
+        captions = f["captions"].asstr()[:].tolist()
+        captions[0] = "a person walks to the left"
+        del f["captions"]
+        f.create_dataset("captions", data=captions, dtype=h5py.string_dtype())
+    with DatasetWriter(tmp_path / "g.h5", split_seed=1) as writer:  # ground truth joints
+        joints = np.random.default_rng(0).normal(size=(60, 24, 3))
+        writer.add_clip("g0", clips[0], ["turns left"], gt_frames={"joints": joints})
+    code, out, err = cli(capsys, "data", "mirror", tmp_path / "d.h5", "--out", tmp_path / "m.h5")
+    assert code == 0, err
+    assert "12 clips" in out and "1 with direction words swapped" in out
+    original, mirrored = Dataset(tmp_path / "d.h5"), Dataset(tmp_path / "m.h5")
+    assert mirrored.ids == [i for c in original.ids for i in (c, c + "~mirrored")]
+    assert mirrored.captions(1) == ["a person walks to the right", "someone strolls"]
+    assert mirrored.captions(0) == original.captions(0)
+    twin = mirrored.keypoints(1)
+    np.testing.assert_allclose(twin[:, 5, 0], 1280 - clips[0][:, 6, 0], atol=1e-3)  # left shoulder ← right, flipped
+    np.testing.assert_array_equal(twin[:, 5, 1:], clips[0][:, 6, 1:])
+    for split in ("train", "val", "test"):  # twins stay with their originals; originals keep their split
+        ids = [mirrored.ids[i] for i in mirrored.splits[split]]
+        assert sorted(i for i in ids if not i.endswith("~mirrored")) == sorted(original.ids[i] for i in original.splits[split])
+        assert sorted(i[:-len("~mirrored")] for i in ids if i.endswith("~mirrored")) == sorted(
+            i for i in ids if not i.endswith("~mirrored"))
+    assert cli(capsys, "data", "validate", tmp_path / "m.h5")[0] == 0
+    # 3D truth: x negated, left and right joints exchanged.
+    assert cli(capsys, "data", "mirror", tmp_path / "g.h5", "--out", tmp_path / "gm.h5")[0] == 0
+    truth = Dataset(tmp_path / "gm.h5").ground_truth("joints", 1)
+    np.testing.assert_allclose(truth[:, 1], joints[:, 2] * [-1, 1, 1], atol=1e-6)
+    np.testing.assert_allclose(truth[:, 0], joints[:, 0] * [-1, 1, 1], atol=1e-6)
+    assert sorted(SMPL_MIRROR) == list(range(24)) and all(SMPL_MIRROR[SMPL_MIRROR[j]] == j for j in range(24))
+    # Refusals: an existing output, a file already mirrored, a missing input; nothing half-written.
+    code, _, err = cli(capsys, "data", "mirror", tmp_path / "d.h5", "--out", tmp_path / "m.h5")
+    assert code == 2 and "--force" in err
+    code, _, err = cli(capsys, "data", "mirror", tmp_path / "m.h5", "--out", tmp_path / "mm.h5")
+    assert code == 2 and "already holds mirrored clips" in err and not (tmp_path / "mm.h5").exists()
+    code, _, err = cli(capsys, "data", "mirror", tmp_path / "nope.h5", "--out", tmp_path / "x.h5")
+    assert code == 2 and "nope.h5" in err and not (tmp_path / "x.h5").exists()

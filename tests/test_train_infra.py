@@ -19,7 +19,8 @@ from k2m_core.train.checkpoint import latest_checkpoint, load_checkpoint, load_w
 from k2m_core.train.distributed import Dist
 from k2m_core.train.loop import TrainConfig, fit
 from k2m_core.train.rundir import create_run_dir, read_metrics
-from k2m_core.train.windows import WindowSampler, mirror_clip
+from k2m_core.keypoints import mirror_clip
+from k2m_core.train.windows import WindowSampler
 
 
 class ToyModel(torch.nn.Module):

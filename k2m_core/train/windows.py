@@ -16,7 +16,7 @@ import torch
 
 from k2m_core.data.dataset import Dataset
 from k2m_core.errors import UserError
-from k2m_core.keypoints import FRAME_SIZE_ROW, MIRROR, NUM_JOINTS
+from k2m_core.keypoints import mirror_clip
 
 IN_MEMORY_BYTES = 2 << 30  # datasets below this are read into RAM once per process
 
@@ -83,13 +83,3 @@ class WindowSampler(torch.utils.data.Dataset):
                 keypoints[row, :len(frames)] = mirror_clip(frames)
         return WindowBatch(torch.from_numpy(keypoints), torch.from_numpy(valid),
                            torch.from_numpy(self.clips[pick[mine]].astype(np.int64)))
-
-
-def mirror_clip(clip: np.ndarray) -> np.ndarray:
-    """Left–right mirror of an ``(F, 18, 3)`` clip: x → W − x, left and right keypoints swapped."""
-    out = clip.copy()
-    out[:, :NUM_JOINTS] = clip[:, list(MIRROR)]
-    width = clip[:, FRAME_SIZE_ROW:, 0]
-    seen = out[:, :NUM_JOINTS, 2] > 0
-    out[:, :NUM_JOINTS, 0] = np.where(seen, width - out[:, :NUM_JOINTS, 0], 0.0)
-    return out
