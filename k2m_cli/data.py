@@ -138,8 +138,8 @@ def mirror(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
 ) -> None:
     """Add a left–right mirrored copy of every clip, with "left" and "right" (and clockwise and
-    counterclockwise) swapped in its captions, so text models learn direction words. Twins stay
-    in their original's split.
+    counterclockwise) swapped in its captions (HumanML3D's augmentation for direction words).
+    Twins stay in their original's split.
 
     \b
     Example:
