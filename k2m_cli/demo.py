@@ -54,7 +54,7 @@ def demo(
     force: bool = typer.Option(False, "--force", help="Replace an existing --out folder's demo files."),
 ) -> None:
     """Run the whole pipeline on a fresh synthetic corpus with the CPU preset: synth, train vq,
-    tokenize, train the transformers and the evaluator, gen, render, eval. About 11 minutes
+    tokenize, train the transformers and the evaluator, gen, render, eval. About 10 minutes
     on 2 CPU cores with the defaults; each step's output is logged under OUT/logs.
 
     Example: k2m demo --out k2m-demo
