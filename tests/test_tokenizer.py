@@ -472,7 +472,10 @@ DDP_WORKER = textwrap.dedent("""
     gathered = [torch.zeros_like(books) for _ in range(2)]
     dist.all_gather(gathered, books)
     assert torch.equal(gathered[0], gathered[1]), "codebooks differ across ranks"
-    dist.barrier()  # both ranks leave together: a rank exiting mid-teardown aborts gloo's threads
+    # DDP's reducer holds the process group: free it first, then leave together; a reducer torn
+    # down after the group, or a rank exiting mid-teardown, aborts gloo's threads (SIGABRT).
+    del ddp, optimiser
+    dist.barrier()
     dist.destroy_process_group()
     print("ok")
 """)
