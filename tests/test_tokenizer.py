@@ -449,32 +449,38 @@ def test_tiny_preset_learns():
 
 
 DDP_WORKER = textwrap.dedent("""
-    import sys, torch, torch.distributed as dist
+    import gc, sys, torch, torch.distributed as dist
     rank, init = int(sys.argv[1]), sys.argv[2]
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
-    from torch.nn.parallel import DistributedDataParallel as DDP
-    from k2m_core.body import load_body_model
-    from k2m_core.tokenizer import MotionVQAdapter, preset
-    torch.manual_seed(0)
-    model = MotionVQAdapter(preset("tiny", quantizer_dropout=0.5), load_body_model("skeleton"))
-    import inspect  # keep DDP from syncing buffers itself: the quantiser must keep them identical
-    no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters
-               else "broadcast_buffers")
-    ddp = DDP(model, find_unused_parameters=False, **{no_sync: False})
-    optimiser = torch.optim.Adam(ddp.parameters(), lr=1e-3)
-    torch.manual_seed(100 + rank)  # different data and random draws on each rank
-    for step in range(4):
-        keypoints = torch.rand(2, 16, 18, 3) * 500
-        keypoints[..., 17, :] = torch.tensor([1920.0, 1080.0, 1.0])
-        out = ddp(keypoints, torch.ones(2, 16, dtype=torch.bool))
-        optimiser.zero_grad(); out.loss.backward(); optimiser.step()
-    books = torch.cat([layer.embed.flatten() for layer in model.quantizer.layers])
+
+
+    def train():
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        from k2m_core.body import load_body_model
+        from k2m_core.tokenizer import MotionVQAdapter, preset
+        torch.manual_seed(0)
+        model = MotionVQAdapter(preset("tiny", quantizer_dropout=0.5), load_body_model("skeleton"))
+        import inspect  # keep DDP from syncing buffers itself: the quantiser must keep them identical
+        no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters
+                   else "broadcast_buffers")
+        ddp = DDP(model, find_unused_parameters=False, **{no_sync: False})
+        optimiser = torch.optim.Adam(ddp.parameters(), lr=1e-3)
+        torch.manual_seed(100 + rank)  # different data and random draws on each rank
+        for step in range(4):
+            keypoints = torch.rand(2, 16, 18, 3) * 500
+            keypoints[..., 17, :] = torch.tensor([1920.0, 1080.0, 1.0])
+            out = ddp(keypoints, torch.ones(2, 16, dtype=torch.bool))
+            optimiser.zero_grad(); out.loss.backward(); optimiser.step()
+        return torch.cat([layer.embed.flatten() for layer in model.quantizer.layers])
+
+
+    books = train()
     gathered = [torch.zeros_like(books) for _ in range(2)]
     dist.all_gather(gathered, books)
     assert torch.equal(gathered[0], gathered[1]), "codebooks differ across ranks"
-    # DDP's reducer holds the process group: free it first, then leave together; a reducer torn
-    # down after the group, or a rank exiting mid-teardown, aborts gloo's threads (SIGABRT).
-    del ddp, optimiser
+    # DDP's reducer (kept alive by hooks on the parameters) must go before the process group, and
+    # the ranks must leave together: either torn down late aborts gloo's threads (SIGABRT at exit).
+    gc.collect()
     dist.barrier()
     dist.destroy_process_group()
     print("ok")
