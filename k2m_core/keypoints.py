@@ -27,6 +27,7 @@ LAYOUT_NAME = "coco17+size"
 BELOW_PELVIS = (13, 14, 15, 16)
 # Index of each keypoint's mirror image (left <-> right), for flips and augmentation.
 MIRROR = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
+HIPS, SHOULDERS = (11, 12), (5, 6)  # COCO-17: mid-shoulder to mid-hip is the torso
 # Bones drawn by previews.
 EDGES = (
     (0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10),

@@ -24,10 +24,9 @@ import warnings
 
 import numpy as np
 
-from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, half_extent
+from k2m_core.keypoints import FRAME_SIZE_ROW, HIPS, NUM_JOINTS, SHOULDERS, half_extent
 
 FEATURE_DIM = 2 * NUM_JOINTS + 4
-HIPS, SHOULDERS = (11, 12), (5, 6)
 MIN_SCALE = 1e-3  # normalised units; guards clips whose torso is never seen
 
 

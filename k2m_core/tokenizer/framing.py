@@ -24,12 +24,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS
+from k2m_core.keypoints import FRAME_SIZE_ROW, HIPS, NUM_JOINTS, SHOULDERS
 
 CANONICAL_SIZE = (1920.0, 1080.0)  # the frame clips are moved into, and generated motion is placed for
 TORSO_FILL = 0.18  # median torso / frame height: a standing body fills about 60 % of the height
 FIT = 0.9  # the clip's keypoint box fills at most this share of the frame's width and height
-HIPS, SHOULDERS = (11, 12), (5, 6)
 
 
 @dataclass
