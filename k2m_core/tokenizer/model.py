@@ -39,7 +39,7 @@ from k2m_core.tokenizer import losses
 from k2m_core.tokenizer.config import TokenizerConfig
 from k2m_core.tokenizer.convnets import ConvDecoder, ConvEncoder
 from k2m_core.tokenizer.dstformer import DSTformer
-from k2m_core.tokenizer.framing import CANONICAL_SIZE, canonical_framing, reframe
+from k2m_core.tokenizer.framing import CANONICAL_SIZE, Framing, canonical_framing, reframe
 from k2m_core.tokenizer.pose_limits import load_pose_limits
 from k2m_core.tokenizer.quantizer import ResidualVQ
 
@@ -180,6 +180,14 @@ class MotionVQAdapter(nn.Module):
         size = torch.where((size > 0).all(-1, keepdim=True), size, fallback)
         return size[:, 0], size[:, 1]
 
+    def _to_working_frame(self, keypoints: Tensor, valid: Tensor) -> tuple[Tensor, Framing | None]:
+        """The clips in the frame the model works in, and the `Framing` that took them there
+        (None with ``framing = "source"``: the input's own frame)."""
+        if self.config.framing != "canonical":
+            return keypoints, None
+        framing = canonical_framing(keypoints, valid, self.config.conf_threshold)
+        return reframe(keypoints, valid, framing), framing
+
     def _pad(self, keypoints: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
         """Pad frames to a multiple of α (padded frames invalid)."""
         extra = -keypoints.shape[1] % self.downsample
@@ -235,10 +243,7 @@ class MotionVQAdapter(nn.Module):
         ``valid (B, F)`` bool (False = padding) → losses, predictions and codes."""
         frames = keypoints.shape[1]
         keypoints, valid = keypoints.float(), valid.bool()
-        framing = None
-        if self.config.framing == "canonical":  # losses are taken in the canonical frame
-            framing = canonical_framing(keypoints, valid, self.config.conf_threshold)
-            keypoints = reframe(keypoints, valid, framing)
+        keypoints, framing = self._to_working_frame(keypoints, valid)  # losses are taken in that frame
         padded, frame_mask = self._pad(keypoints, valid)
         width, height = self.frame_size(keypoints, valid)
         latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
@@ -282,9 +287,8 @@ class MotionVQAdapter(nn.Module):
     def encode(self, keypoints: Tensor, valid: Tensor) -> Tensor:
         """Motion tokens ``(B, ceil(F/α), Q)`` long (−1 at fully padded positions). Call ``.eval()``
         first for deterministic codes; never changes the codebooks."""
-        keypoints, valid = keypoints.float(), valid.bool()
-        if self.config.framing == "canonical":
-            keypoints = reframe(keypoints, valid, canonical_framing(keypoints, valid, self.config.conf_threshold))
+        valid = valid.bool()
+        keypoints, _ = self._to_working_frame(keypoints.float(), valid)
         padded, frame_mask = self._pad(keypoints, valid)
         latent, token_mask = self._encode_latent(padded, frame_mask, *self.frame_size(padded, frame_mask))
         with _float32(latent.device):
