@@ -108,11 +108,11 @@ def denormalise_xy(x_norm, y_norm, width, height):
     return x_norm * half + width / 2, y_norm * half + height / 2
 
 
-def mirror_clip(clip: np.ndarray) -> np.ndarray:
-    """Left–right mirror of an ``(F, 18, 3)`` clip: x → W − x, left and right keypoints swapped."""
-    out = clip.copy()
-    out[:, :NUM_JOINTS] = clip[:, list(MIRROR)]
-    width = clip[:, FRAME_SIZE_ROW:, 0]
-    seen = out[:, :NUM_JOINTS, 2] > 0
-    out[:, :NUM_JOINTS, 0] = np.where(seen, width - out[:, :NUM_JOINTS, 0], 0.0)
+def mirror_clip(clip):
+    """Left–right mirror of ``(..., F, 18, 3)`` clips, numpy or torch: x → W − x, left and right
+    keypoints swapped (missing keypoints stay at x = 0). Returns a copy."""
+    out = clip[..., list(MIRROR) + [FRAME_SIZE_ROW], :]  # fancy indexing copies
+    width = out[..., FRAME_SIZE_ROW:, 0]
+    seen = out[..., :NUM_JOINTS, 2] > 0
+    out[..., :NUM_JOINTS, 0] = (width - out[..., :NUM_JOINTS, 0]) * seen
     return out

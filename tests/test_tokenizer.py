@@ -170,6 +170,72 @@ def test_depth_prior_is_the_mean_change_of_log_scale_over_valid_steps():
     assert preset("paper").lambda_depth > 0  # k2m's default; 0 gives the paper's objective
 
 
+def test_clip_pixel_error_and_mirror_pull_by_hand():
+    pred, true = torch.zeros(2, 2, 3, 2), torch.zeros(2, 2, 3, 2)
+    pred[0, :, :, 0] = 3.0  # clip 0: every keypoint off by 3 px in u (L1 3)
+    pred[1, 0, 0] = torch.tensor([10.0, 10.0])  # clip 1: one keypoint off by 20, but it is masked
+    mask = torch.ones(2, 2, 3, dtype=torch.bool)
+    mask[1, 0, 0] = False
+    assert torch.equal(losses.clip_pixel_error(pred, true, mask), torch.tensor([3.0, 0.0]))
+
+    joints = torch.zeros(2, 3, 24, 3)
+    twin = torch.zeros(2, 3, 24, 3, requires_grad=True)
+    with torch.no_grad():
+        twin[:, :, 1:, 0] = 0.5  # every non-root joint 0.5 m away, root-relative
+        twin[:, :, :, 2] += 7.0  # a different root position alone costs nothing
+    joints.requires_grad_(True)
+    valid = torch.tensor([[True, True, False], [True, True, True]])
+    pull = torch.tensor([True, False])
+    loss = losses.mirror_pull_loss(joints, twin, pull, valid)
+    # Clip 0's two valid frames pulled, each 0.5·23/24 m on average, over all 5 valid frames.
+    assert torch.isclose(loss, torch.tensor(2 * 0.5 * 23 / 24 / 5))
+    loss.backward()
+    assert twin.grad is None and joints.grad[1].abs().sum() == 0 and joints.grad[0, 2].abs().sum() == 0
+    assert losses.mirror_pull_loss(joints, twin, torch.tensor([False, False]), valid) == 0
+
+
+def test_mirrored_3d_projects_to_the_mirrored_video():
+    """The twin's geometry: x → −x with left ↔ right swapped in 3D is `mirror_clip` in 2D."""
+    from k2m_core.body.kinematics import MIRROR as SMPL_MIRROR
+    from k2m_core.keypoints import MIRROR, mirror_clip
+
+    keypoints, _ = synthetic_clips(3, 5, seed=2)
+    rotmats = axis_angle_to_matrix(torch.randn(15, 24, 3) * 0.3)
+    out = BODY(rotmats, torch.zeros(15, 10), torch.tensor([0.3, 0.1, 12.0]).expand(15, 3))
+    width, height = keypoints[:, 0, 17, 0], keypoints[:, 0, 17, 1]
+    points = out.keypoints.unflatten(0, (3, 5))
+    flip = torch.tensor([-1.0, 1.0, 1.0])
+    uv, _ = project(points, width[:, None, None], height[:, None, None])
+    twin_uv, _ = project(points[:, :, list(MIRROR)] * flip, width[:, None, None], height[:, None, None])
+    clip = keypoints.clone()
+    clip[:, :, :17, :2] = uv
+    torch.testing.assert_close(mirror_clip(clip)[:, :, :17, :2], twin_uv, atol=1e-3, rtol=0)
+    np_clip = clip[0].numpy()
+    assert (mirror_clip(np_clip) == mirror_clip(clip)[0].numpy()).all()  # numpy and torch agree
+    mirrored_joints = out.joints[:, list(SMPL_MIRROR)] * flip
+    assert torch.allclose(mirrored_joints[:, 1, 0], -out.joints[:, 2, 0])  # left hip ← right hip, mirrored
+
+
+def test_mirror_pull_trains_only_and_leaves_the_codebooks_alone():
+    keypoints, valid = synthetic_clips(4, 16, seed=3)
+    plain, pulled = tiny_model(), tiny_model(lambda_mirror=1.0, mirror_margin=1.0)
+    torch.manual_seed(1)
+    out_plain = plain.train()(keypoints, valid)
+    torch.manual_seed(1)
+    out = pulled.train()(keypoints, valid)
+    # The twin pass runs after the clip's own; it neither moves the codebooks nor the clip's own terms.
+    for a, b in zip(plain.quantizer.layers, pulled.quantizer.layers):
+        assert torch.equal(a.embed, b.embed)
+    assert out.terms["rec"] == out_plain.terms["rec"] and out_plain.terms["mirror"] == 0
+    assert torch.isfinite(out.terms["mirror"]) and out.terms["mirror"] > 0  # margin 1: some clip's twin fits better
+    assert torch.isclose(out.loss, out_plain.loss + out.terms["mirror"])
+    out.loss.backward()
+    assert pulled.head.to_frame.weight.grad.abs().sum() > 0
+    pulled.eval()
+    with torch.no_grad():
+        assert pulled(keypoints, valid).terms["mirror"] == 0
+
+
 def test_depth_low_pass_ignores_padding_and_removes_jitter():
     from k2m_core.tokenizer.model import masked_gaussian_smooth
 
@@ -324,7 +390,7 @@ def test_forward_shapes_and_every_parameter_gets_a_gradient(adapter):
     assert out.codes.shape == (3, 8, q) and out.codes.dtype == torch.long
     assert (out.codes[2, 6:] == -1).all()  # frames 24… are padding
     assert out.perplexity.shape == (q,)
-    names = {"rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth"}
+    names = {"rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth", "mirror"}
     assert set(out.terms) == names | {f"{n}_weighted" for n in names} | {"total"}
     assert torch.isclose(sum(out.terms[f"{n}_weighted"] for n in names), out.loss)
     assert torch.isfinite(out.loss)

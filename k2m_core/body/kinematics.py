@@ -15,6 +15,8 @@ PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18,
 NUM_JOINTS = 24
 HEAD = 15
 FEET = (7, 8, 10, 11)  # ankles and toes: the joints that touch the ground
+# The 24 joints with left and right exchanged (1 L_hip ↔ 2 R_hip, …, 22 L_hand ↔ 23 R_hand).
+MIRROR = (0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22)
 
 # COCO-17 limb keypoints taken directly from SMPL joints (SPEC §5); rows 0–4 (face) come from
 # vertices (smpl backend) or head-frame offsets (skeleton backend).

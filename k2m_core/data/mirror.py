@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from k2m_core.body.kinematics import MIRROR as SMPL_MIRROR
 from k2m_core.data.dataset import Dataset, DatasetWriter
 from k2m_core.errors import UserError
 from k2m_core.keypoints import mirror_clip
@@ -33,8 +34,6 @@ SWAPS = {"left": "right", "right": "left", "leftward": "rightward", "rightward":
          "anti-clockwise": "clockwise"}
 _WORDS = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, SWAPS), key=len, reverse=True)) + r")(?![\w-])",
                     re.IGNORECASE)
-# SMPL's 24 joints with left and right exchanged (1 L_hip ↔ 2 R_hip, …, 22 L_hand ↔ 23 R_hand).
-SMPL_MIRROR = (0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22)
 
 
 def mirror_caption(text: str) -> str:

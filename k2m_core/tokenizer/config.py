@@ -56,6 +56,12 @@ class TokenizerConfig:
     # Not in the paper, for the root depth that 2D barely constrains (0 and 0 give the paper's model):
     lambda_depth: float = 2.0  # prior against depth changes (losses.depth_speed_loss)
     depth_smoothing: float = 3.0  # σ in frames of the Gaussian low-pass on the decoded depth
+    # Not in the paper: a side view fits two facings almost equally well in 2D, and a decoder trained
+    # from scratch settles all of them on one side. Each training clip is also decoded mirrored and
+    # mirrored back; where that twin fits the clip's 2D better (error below mirror_margin × the clip's
+    # own), the decoded joints are pulled towards it (losses.mirror_pull_loss, metres). 0 turns it off.
+    lambda_mirror: float = 0.0
+    mirror_margin: float = 0.9
 
     body_model: str = "skeleton"
     window: int = 64  # training window in frames (MoMask: random 64-frame windows)
@@ -96,6 +102,8 @@ class TokenizerConfig:
             bad("adapter_maxlen", f"must be a multiple of downsample = {self.downsample}")
         if not 0.0 < self.ema_decay < 1.0:
             bad("ema_decay", "must lie in (0, 1)")
+        if not 0.0 < self.mirror_margin <= 1.0:
+            bad("mirror_margin", "must lie in (0, 1]")
         if self.depth_smoothing < 0:
             bad("depth_smoothing", "must be non-negative (0 turns the filter off)")
         for key in ("quantizer_dropout", "dropout", "conf_threshold"):

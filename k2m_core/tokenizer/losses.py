@@ -31,6 +31,14 @@ wanders by metres. The prior charges for every change of s (L1 of its frame-to-f
 weakly, so that a real approach, which shrinks or grows the whole body consistently over many
 frames, still wins. At the default weight it leaves the 2D fit alone and barely slows the wander;
 the low-pass on decoded depth (`MotionVQAdapter`, `depth_smoothing`) is what removes jitter.
+
+A second one, `mirror_pull_loss` (λ_mirror, off unless set): seen from the side, a body facing
+either way along the image's horizontal fits the 2D keypoints nearly as well (only the face and
+the bend of knees and elbows tell them apart), and a decoder trained from scratch settles every
+side view on the facing it found first, so half of them face backwards. The model decodes each
+training clip mirrored too and mirrors the result back (`MotionVQAdapter`); where that twin fits
+the clip's 2D better, the decoded joints are pulled to it. It is SMPLify's "fit both facings, keep
+the better" turned into a training signal.
 """
 
 from __future__ import annotations
@@ -130,6 +138,24 @@ def depth_speed_loss(log_scale: Tensor, valid: Tensor) -> Tensor:
     """L1 of the root log-scale's frame-to-frame change ``|s_t − s_{t−1}|``, averaged over the
     steps whose two frames are valid. log_scale ``(B, F)``; valid ``(B, F)``."""
     return _masked_mean((log_scale[:, 1:] - log_scale[:, :-1]).abs(), valid[:, 1:] & valid[:, :-1])
+
+
+def clip_pixel_error(pred: Tensor, true: Tensor, mask: Tensor) -> Tensor:
+    """Per clip, the mean L1 pixel error over the keypoints where ``mask``: pred, true
+    ``(B, F, J, 2)``, mask ``(B, F, J)`` → ``(B,)`` (0 for a clip with nothing kept)."""
+    mask = mask.to(pred.dtype)
+    return (_l1(pred, true) * mask).sum((1, 2)) / mask.sum((1, 2)).clamp_min(1.0)
+
+
+def mirror_pull_loss(joints: Tensor, twin_joints: Tensor, pull: Tensor, valid: Tensor) -> Tensor:
+    """Mean distance (metres) of the root-relative joints ``(B, F, 24, 3)`` from their mirrored
+    twin's, over the valid frames of the clips where ``pull (B,)``, divided by all valid frames (so
+    the term shrinks as fewer clips need pulling). Gradients reach ``joints`` only."""
+    own = joints - joints[:, :, :1]
+    target = (twin_joints - twin_joints[:, :, :1]).detach()
+    distance = (own - target).norm(dim=-1).mean(-1)  # (B, F)
+    kept = (valid & pull[:, None]).to(distance.dtype)
+    return (distance * kept).sum() / valid.sum().clamp_min(1)
 
 
 def shape_loss(betas: Tensor, tau: float) -> Tensor:

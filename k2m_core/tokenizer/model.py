@@ -33,7 +33,8 @@ from torch import Tensor, nn
 from k2m_core.body import BodyModel
 from k2m_core.camera import project, uvs_to_point
 from k2m_core.errors import UserError
-from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, normalise_for_encoder
+from k2m_core.body.kinematics import MIRROR as SMPL_MIRROR
+from k2m_core.keypoints import FRAME_SIZE_ROW, MIRROR, NUM_JOINTS, mirror_clip, normalise_for_encoder
 from k2m_core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 from k2m_core.tokenizer import losses
 from k2m_core.tokenizer.config import TokenizerConfig
@@ -48,7 +49,7 @@ NUM_BETAS = 10
 INIT_BODY_HEIGHT_M = 1.7
 INIT_HEIGHT_FILL = 0.6  # the initial body fills this share of a 16:9 frame's height
 INIT_ARM_DROP = math.radians(65)  # initial shoulders: arms lowered from the T-pose into an A-pose
-LOSS_NAMES = ("rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth")
+LOSS_NAMES = ("rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth", "mirror")
 
 
 @dataclass
@@ -256,8 +257,9 @@ class MotionVQAdapter(nn.Module):
             unweighted = self._losses(keypoints, valid, pred_px, in_front, motion, width, height)
             unweighted["depth"] = losses.depth_speed_loss(log_scale, valid)
             unweighted["rvq"] = rvq.commitment
-            weighted = {name: getattr(self.config, f"lambda_{name}") * unweighted[name] for name in LOSS_NAMES}
-            loss = sum(weighted.values())
+        unweighted["mirror"] = self._mirror_pull(keypoints, valid, pred_px, in_front, motion, width, height)
+        weighted = {name: getattr(self.config, f"lambda_{name}") * unweighted[name] for name in LOSS_NAMES}
+        loss = sum(weighted.values())
         terms = {name: unweighted[name].detach() for name in LOSS_NAMES}
         terms.update({f"{name}_weighted": weighted[name].detach() for name in LOSS_NAMES})
         terms["total"] = loss.detach()
@@ -283,6 +285,35 @@ class MotionVQAdapter(nn.Module):
             "pose": losses.pose_limit_loss(body_pose, self.theta_min, self.theta_max, valid),
             "shape": losses.shape_loss(motion.betas, self.config.shape_tau),
         }
+
+    def _mirror_pull(self, keypoints: Tensor, valid: Tensor, pred_px: Tensor, in_front: Tensor, motion: SMPLMotion,
+                     width: Tensor, height: Tensor) -> Tensor:
+        """`losses.mirror_pull_loss` for this batch (0 unless training with λ_mirror > 0): decode the
+        mirrored clips without gradients or codebook updates, mirror the motion back (x → −x, left ↔
+        right), and pull the clips whose twin fits their 2D keypoints better by ``mirror_margin``."""
+        if not (self.training and self.config.lambda_mirror > 0):
+            return pred_px.new_zeros(())
+        frames = keypoints.shape[1]
+        with torch.no_grad():
+            padded, frame_mask = self._pad(mirror_clip(keypoints), valid)
+            latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
+            with _float32(latent.device):
+                latent = self.quantizer.codes_to_latent(self.quantizer.encode(latent.float(), token_mask))
+            twin, twin_keypoints, _ = self._decode_latent(latent, token_mask, frame_mask, width, height)
+            with _float32(latent.device):
+                flip = torch.tensor([-1.0, 1.0, 1.0], device=latent.device)
+                twin_joints = twin.joints[:, :frames, list(SMPL_MIRROR)] * flip
+                twin_px, twin_in_front = project(twin_keypoints[:, :frames, list(MIRROR)] * flip,
+                                                 width[:, None, None], height[:, None, None])
+                true = losses.to_reference_pixels(keypoints[..., :NUM_JOINTS, :2], width, height)
+                confident = valid[..., None] & (keypoints[..., :NUM_JOINTS, 2] >= self.config.conf_threshold)
+                own_error = losses.clip_pixel_error(losses.to_reference_pixels(pred_px, width, height), true,
+                                                    confident & in_front)
+                twin_error = losses.clip_pixel_error(losses.to_reference_pixels(twin_px, width, height), true,
+                                                     confident & twin_in_front)
+                pull = twin_error < self.config.mirror_margin * own_error
+        with _float32(motion.joints.device):
+            return losses.mirror_pull_loss(motion.joints, twin_joints, pull, valid)
 
     def encode(self, keypoints: Tensor, valid: Tensor) -> Tensor:
         """Motion tokens ``(B, ceil(F/α), Q)`` long (−1 at fully padded positions). Call ``.eval()``
