@@ -152,7 +152,8 @@ def test_tokenize_with_a_tiny_tokenizer(tmp_path):
     again = read_token_cache(Dataset(dataset.path), spec)
     assert np.array_equal(again.clip(3), codes[3])
     # Loss weights and other training-only settings leave the codes, and so the fingerprint, alone.
-    tokenizer.config = replace(tokenizer.config, lambda_depth=0.0, window=16, dropout=0.3)
+    tokenizer.config = replace(tokenizer.config, lambda_depth=0.0, window=16, dropout=0.3, lambda_mirror=2.0,
+                               mirror_margin=0.5)
     assert tokenizer_fingerprint(tokenizer) == spec.tokenizer
     tokenizer.config = replace(tokenizer.config, conf_threshold=0.5)  # changes what the encoder sees
     assert tokenizer_fingerprint(tokenizer) != spec.tokenizer

@@ -104,7 +104,7 @@ def encode_captions(dataset_path: str | Path, encoder: TextEncoder, *, batch_siz
 
 # Config keys that only shape training (losses, dropout, EMA, windows): they never change the codes
 # of a trained tokenizer, so a new loss weight must not invalidate its caches and models.
-_TRAINING_ONLY = ("shape_tau", "window", "dropout", "quantizer_dropout", "ema_decay")
+_TRAINING_ONLY = ("shape_tau", "mirror_margin", "window", "dropout", "quantizer_dropout", "ema_decay")
 
 
 def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:
