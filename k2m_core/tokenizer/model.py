@@ -31,9 +31,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from k2m_core.body import BodyModel
+from k2m_core.body.kinematics import MIRROR as SMPL_MIRROR
 from k2m_core.camera import project, uvs_to_point
 from k2m_core.errors import UserError
-from k2m_core.body.kinematics import MIRROR as SMPL_MIRROR
 from k2m_core.keypoints import FRAME_SIZE_ROW, MIRROR, NUM_JOINTS, mirror_clip, normalise_for_encoder
 from k2m_core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 from k2m_core.tokenizer import losses
