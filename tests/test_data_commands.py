@@ -156,7 +156,7 @@ def test_mirror_caption_swaps_direction_words_only():
 
 
 def test_mirror_adds_twins_in_the_same_split_with_mirrored_truth(capsys, tmp_path):
-    from k2m_core.data.mirror import SMPL_MIRROR
+    from k2m_core.body.kinematics import MIRROR as SMPL_MIRROR
 
     clips = build(tmp_path / "d.h5", n=6)
     with h5py.File(tmp_path / "d.h5", "a") as f:  # direction words in one caption

@@ -268,14 +268,19 @@ class MotionVQAdapter(nn.Module):
         return TokenizerOutput(loss=loss, terms=terms, pred_keypoints=pred_px, smpl=motion, codes=rvq.codes,
                                perplexity=rvq.perplexity)
 
+    def _targets(self, keypoints: Tensor, valid: Tensor, width: Tensor, height: Tensor) -> tuple[Tensor, Tensor]:
+        """The input keypoints in 1080p-scale pixels ``(B, F, 17, 2)`` and where they count ``(B, F, 17)``:
+        valid frames, confidence at least ``conf_threshold``."""
+        true = losses.to_reference_pixels(keypoints[..., :NUM_JOINTS, :2], width, height)
+        return true, valid[..., None] & (keypoints[..., :NUM_JOINTS, 2] >= self.config.conf_threshold)
+
     def _losses(self, keypoints: Tensor, valid: Tensor, pred_px: Tensor, in_front: Tensor, motion: SMPLMotion,
                 width: Tensor, height: Tensor) -> dict[str, Tensor]:
         """Eqs. 4–9 (unweighted) in 1080p-scale pixels (see `k2m_core.tokenizer.losses`)."""
-        true_px, conf = keypoints[..., :NUM_JOINTS, :2], keypoints[..., :NUM_JOINTS, 2]
-        true = losses.to_reference_pixels(true_px, width, height)
+        true, counted = self._targets(keypoints, valid, width, height)
         pred = losses.to_reference_pixels(pred_px, width, height)
         seen = valid[..., None] & in_front  # frames that exist, keypoints in front of the camera
-        confident = seen & (conf >= self.config.conf_threshold)
+        confident = counted & in_front
         body_pose = matrix_to_axis_angle(motion.rotmats[:, :, 1:])  # (B, F, 23, 3)
         return {
             "rec": losses.reconstruction_loss(pred, true, confident),
@@ -305,12 +310,11 @@ class MotionVQAdapter(nn.Module):
                 twin_joints = twin.joints[:, :frames, list(SMPL_MIRROR)] * flip
                 twin_px, twin_in_front = project(twin_keypoints[:, :frames, list(MIRROR)] * flip,
                                                  width[:, None, None], height[:, None, None])
-                true = losses.to_reference_pixels(keypoints[..., :NUM_JOINTS, :2], width, height)
-                confident = valid[..., None] & (keypoints[..., :NUM_JOINTS, 2] >= self.config.conf_threshold)
+                true, counted = self._targets(keypoints, valid, width, height)
                 own_error = losses.clip_pixel_error(losses.to_reference_pixels(pred_px, width, height), true,
-                                                    confident & in_front)
+                                                    counted & in_front)
                 twin_error = losses.clip_pixel_error(losses.to_reference_pixels(twin_px, width, height), true,
-                                                     confident & twin_in_front)
+                                                     counted & twin_in_front)
                 pull = twin_error < self.config.mirror_margin * own_error
         with _float32(motion.joints.device):
             return losses.mirror_pull_loss(motion.joints, twin_joints, pull, valid)
