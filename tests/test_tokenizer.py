@@ -525,7 +525,8 @@ DDP_WORKER = textwrap.dedent("""
         from k2m_core.body import load_body_model
         from k2m_core.tokenizer import MotionVQAdapter, preset
         torch.manual_seed(0)
-        model = MotionVQAdapter(preset("tiny", quantizer_dropout=0.5), load_body_model("skeleton"))
+        # The mirror pull too: its extra no-grad pass must not touch the codebooks or DDP's reducer.
+        model = MotionVQAdapter(preset("tiny", quantizer_dropout=0.5, lambda_mirror=1.0), load_body_model("skeleton"))
         import inspect  # keep DDP from syncing buffers itself: the quantiser must keep them identical
         no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters
                    else "broadcast_buffers")
