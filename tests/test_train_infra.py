@@ -16,7 +16,7 @@ from k2m_core.data.dataset import Dataset, DatasetWriter
 from k2m_core.errors import UserError
 from k2m_core.keypoints import make_clip
 from k2m_core.train.checkpoint import latest_checkpoint, load_checkpoint, load_weights, save_weights
-from k2m_core.train.distributed import Dist
+from k2m_core.train.distributed import Dist, shutdown
 from k2m_core.train.loop import TrainConfig, fit
 from k2m_core.train.rundir import create_run_dir, read_metrics
 from k2m_core.keypoints import mirror_clip
@@ -181,7 +181,7 @@ def _ddp_worker(rank, port, data_path, run_dir):
         run_toy(run_dir, Dataset(data_path), 6, create=False, dist=Dist(rank=rank, world_size=2),
                 model=ToyModel(dropout=0.0))
     finally:
-        torch.distributed.destroy_process_group()
+        shutdown(Dist(rank=rank, world_size=2))  # the trainers' own teardown
 
 
 def _free_port():

@@ -3,6 +3,7 @@ variables): RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT."""
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -61,5 +62,10 @@ def all_reduce_mean(value: torch.Tensor, d: Dist) -> torch.Tensor:
 
 
 def shutdown(d: Dist) -> None:
+    """Leave the process group, all ranks together. A finished DDP wrapper lingers in reference
+    cycles (its reducer's hooks on the parameters) until collected; collected after the group is
+    gone, it can abort the process with SIGABRT after all the work is saved, so collect it first."""
     if d.enabled and dist.is_initialized():
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
