@@ -62,10 +62,11 @@ def all_reduce_mean(value: torch.Tensor, d: Dist) -> torch.Tensor:
 
 
 def shutdown(d: Dist) -> None:
-    """Leave the process group, all ranks together. A finished DDP wrapper lingers in reference
-    cycles (its reducer's hooks on the parameters) until collected; collected after the group is
-    gone, it can abort the process with SIGABRT after all the work is saved, so collect it first."""
+    """Leave the process group. A finished DDP wrapper lingers in reference cycles (its reducer's
+    hooks on the parameters) until collected; collected after the group is gone, it can abort the
+    process with SIGABRT after all the work is saved, so collect it first. No barrier here: after
+    an error on one rank, waiting for the others would hang instead of failing (`fit` ends with
+    one on the normal path)."""
     if d.enabled and dist.is_initialized():
         gc.collect()
-        dist.barrier()
         dist.destroy_process_group()
