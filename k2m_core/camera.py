@@ -10,9 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from k2m_core.keypoints import half_extent
+from k2m_core.keypoints import PAPER_FOCAL as FOCAL, half_extent
 
-FOCAL = 5000.0
 EPS = 1e-6
 
 

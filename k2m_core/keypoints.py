@@ -21,6 +21,8 @@ COCO17_NAMES = (
 NUM_JOINTS = 17
 NUM_ROWS = 18
 FRAME_SIZE_ROW = 17
+# The paper's focal length (eq. 3), in pixels; what a dataset without per-clip focal lengths assumes.
+PAPER_FOCAL = 5000.0
 LAYOUT_NAME = "coco17+size"
 
 # Keypoints below the pelvis: the confidence filter demands all of them (paper A.2).

@@ -95,3 +95,23 @@ def test_reader_survives_pickling_and_rejects_non_datasets(tmp_path):
         Dataset(tmp_path / "junk.h5")
     with pytest.raises(UserError, match="no such dataset"):
         Dataset(tmp_path / "missing.h5")
+
+
+def test_focal_length_per_clip(tmp_path):
+    rng = np.random.default_rng(3)
+    with DatasetWriter(tmp_path / "f.h5") as writer:
+        writer.add_clip("near", random_clip(rng, 40), ["x"], focal=1100.0)
+        writer.add_clip("paper", random_clip(rng, 40), ["y"])
+        with pytest.raises(UserError, match="focal length"):
+            writer.add_clip("bad", random_clip(rng, 40), ["z"], focal=float("nan"))
+    ds = Dataset(tmp_path / "f.h5")
+    np.testing.assert_array_equal(ds.focals, [1100.0, 5000.0])
+
+
+def test_file_without_focal_reads_as_paper_camera(tmp_path):
+    import h5py
+
+    write_dataset(tmp_path / "d.h5", n=4)
+    with h5py.File(tmp_path / "d.h5", "a") as f:
+        del f["clip_focal"]
+    np.testing.assert_array_equal(Dataset(tmp_path / "d.h5").focals, np.full(4, 5000.0))

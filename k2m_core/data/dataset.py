@@ -7,6 +7,9 @@ Layout::
     clip_ids         (N,) str           unique
     clip_source      (N,) str           file, person/track, frame range
     clip_video       (N,) str           source video: splits never share one
+    clip_focal       (N,) float32       focal length of the clip's camera in pixels of its own frame
+                                        (principal point at the image centre); files without it were
+                                        made for the paper's f = 5000 px and read as that
     caption_offsets  (N+1,) int64       captions of clip i = captions[co[i]:co[i+1]]
     captions         (C,) str
     splits/{train,val,test}  int64 clip indices
@@ -30,7 +33,7 @@ import numpy as np
 from k2m_core import __version__
 from k2m_core.atomic import publish, temp_path_for
 from k2m_core.errors import UserError
-from k2m_core.keypoints import LAYOUT_NAME, NUM_ROWS, validate_clip
+from k2m_core.keypoints import LAYOUT_NAME, NUM_ROWS, PAPER_FOCAL as FOCAL, validate_clip
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -111,6 +114,7 @@ class DatasetWriter:
         self._seen: set[str] = set()
         self._sources: list[str] = []
         self._videos: list[str] = []
+        self._focals: list[float] = []
         self._captions: list[str] = []
         self._caption_offsets = [0]
         self._gt_frames: dict[str, _Appender] = {}
@@ -118,10 +122,13 @@ class DatasetWriter:
 
     def add_clip(self, clip_id: str, keypoints: np.ndarray, captions: list[str], *, source: str = "",
                  video: str | None = None, gt_frames: dict[str, np.ndarray] | None = None,
-                 gt_clip: dict[str, np.ndarray] | None = None) -> None:
-        """Append one clip. ``video`` groups clips for the split (defaults to the clip id)."""
+                 gt_clip: dict[str, np.ndarray] | None = None, focal: float = FOCAL) -> None:
+        """Append one clip. ``video`` groups clips for the split (defaults to the clip id);
+        ``focal`` is its camera's focal length in pixels of the clip's own frame."""
         if clip_id in self._seen:
             raise UserError(f"{self.path}: duplicate clip id {clip_id!r}")
+        if not (np.isfinite(focal) and focal > 0):
+            raise UserError(f"clip {clip_id}: focal length {focal!r} px must be a positive number")
         validate_clip(keypoints, f"clip {clip_id}")
         captions = [c.strip() for c in captions]
         if not captions or not all(captions):
@@ -145,6 +152,7 @@ class DatasetWriter:
         self._seen.add(clip_id)
         self._sources.append(source)
         self._videos.append(video if video is not None else clip_id)
+        self._focals.append(float(focal))
         self._captions.extend(captions)
         self._caption_offsets.append(len(self._captions))
 
@@ -168,6 +176,7 @@ class DatasetWriter:
         f.create_dataset("clip_ids", data=self._ids, dtype=_STR)
         f.create_dataset("clip_source", data=self._sources, dtype=_STR)
         f.create_dataset("clip_video", data=self._videos, dtype=_STR)
+        f.create_dataset("clip_focal", data=np.array(self._focals, dtype=np.float32))
         f.create_dataset("captions", data=self._captions, dtype=_STR)
         f.create_dataset("caption_offsets", data=np.array(self._caption_offsets, dtype=np.int64))
         for name, idx in assign_splits(self._videos, self.split_seed, self.split_fractions).items():
@@ -210,6 +219,8 @@ class Dataset:
                 self.ids = f["clip_ids"].asstr()[:].tolist()
                 self.sources = f["clip_source"].asstr()[:].tolist()
                 self.videos = f["clip_video"].asstr()[:].tolist()
+                self.focals = (f["clip_focal"][:].astype(np.float32) if "clip_focal" in f
+                               else np.full(len(self.ids), FOCAL, dtype=np.float32))
                 self.caption_offsets = f["caption_offsets"][:]
                 self.all_captions = f["captions"].asstr()[:].tolist()
                 self.splits = {name: f[f"splits/{name}"][:] for name in SPLITS}

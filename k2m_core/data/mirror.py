@@ -77,7 +77,8 @@ def mirror_dataset(path: Path, out: Path, *, force: bool = False, command: str =
             mirrored = [mirror_caption(c) for c in captions]
             changed += mirrored != captions
             writer.add_clip(ds.ids[i], keypoints, captions, source=ds.sources[i], video=ds.videos[i],
-                            gt_frames={"joints": truth} if joints else None)
+                            gt_frames={"joints": truth} if joints else None, focal=float(ds.focals[i]))
             writer.add_clip(ds.ids[i] + SUFFIX, mirror_clip(keypoints), mirrored, source=ds.sources[i],
-                            video=ds.videos[i], gt_frames={"joints": mirror_joints(truth)} if joints else None)
+                            video=ds.videos[i], gt_frames={"joints": mirror_joints(truth)} if joints else None,
+                            focal=float(ds.focals[i]))
     return {"clips": 2 * len(ds), "originals": len(ds), "captions_changed": changed, "notes": notes}

@@ -73,5 +73,6 @@ def _copy(ds: Dataset, writer: DatasetWriter, gt_frames: list[str], gt_clips: li
                 a, b = int(ds.offsets[k]) - lo, int(ds.offsets[k + 1]) - lo
                 writer.add_clip(ds.ids[k], block[a:b], ds.captions(k), source=ds.sources[k], video=ds.videos[k],
                                 gt_frames={n: v[a:b] for n, v in truth.items()} or None,
-                                gt_clip={n: v[k] for n, v in clip_truth.items()} or None)
+                                gt_clip={n: v[k] for n, v in clip_truth.items()} or None,
+                                focal=float(ds.focals[k]))
             i = j
