@@ -33,7 +33,7 @@ class ToyModel(torch.nn.Module):
                                        torch.nn.Linear(32, 51))
         self.calls, self.nan_after = 0, nan_after
 
-    def forward(self, keypoints, valid):
+    def forward(self, keypoints, valid, focal):
         x = keypoints[..., :17, :] / torch.tensor([1000.0, 1000.0, 1.0])
         x = x.flatten(-2)
         err = ((self.net(x) - x) ** 2).mean(-1)

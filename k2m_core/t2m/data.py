@@ -102,9 +102,10 @@ def encode_captions(dataset_path: str | Path, encoder: TextEncoder, *, batch_siz
     return encoder.identity
 
 
-# Config keys that only shape training (losses, dropout, EMA, windows): they never change the codes
-# of a trained tokenizer, so a new loss weight must not invalidate its caches and models.
-_TRAINING_ONLY = ("shape_tau", "mirror_margin", "window", "dropout", "quantizer_dropout", "ema_decay")
+# Config keys that never change the codes of a trained tokenizer (losses, dropout, EMA, windows, and
+# the camera the decoder projects with), so a new loss weight must not invalidate its caches and models.
+_TRAINING_ONLY = ("shape_tau", "mirror_margin", "window", "dropout", "quantizer_dropout", "ema_decay",
+                  "focal_source")
 
 
 def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:
@@ -145,7 +146,8 @@ def tokenize_clips(dataset: Dataset, tokenizer: torch.nn.Module, *, device: torc
             keypoints[row, :lengths[clip]] = dataset.keypoints(int(clip))
             valid[row, :lengths[clip]] = True
         keypoints_t, valid_t = torch.from_numpy(keypoints).to(device), torch.from_numpy(valid).to(device)
-        codes = torch.cat([tokenizer.encode(keypoints_t[:, lo:lo + window], valid_t[:, lo:lo + window])
+        focal_t = torch.from_numpy(dataset.focals[clips]).to(device)
+        codes = torch.cat([tokenizer.encode(keypoints_t[:, lo:lo + window], valid_t[:, lo:lo + window], focal_t)
                            for lo in range(0, frames, window)], dim=1).cpu().numpy()
         for row, clip in enumerate(clips):
             count = -(-int(lengths[clip]) // config.downsample)

@@ -12,6 +12,7 @@ from k2m_core.errors import UserError
 
 ADAPTERS = ("dstformer", "none")
 FRAMINGS = ("canonical", "source")
+FOCAL_SOURCES = ("dataset", "paper")
 
 
 @dataclass
@@ -28,6 +29,10 @@ class TokenizerConfig:
     # Not in the paper: each clip is moved into one standard shot before encoding (k2m_core.tokenizer.framing),
     # so codes describe motion, not where the person stood; "source" keeps the video's framing (the paper).
     framing: str = "canonical"
+    # Whose camera the losses project with: "dataset" = each clip's own focal length (Dataset.focals,
+    # carried through the framing exactly); "paper" = f = 5000 px about the image centre of the
+    # frame the model works in, whatever the data (the paper, and models trained before k2m 0.x had it).
+    focal_source: str = "dataset"
 
     # Conv encoder/decoder (MoMask RVQ-VAE, REFERENCE §1).
     width: int = 512
@@ -90,6 +95,8 @@ class TokenizerConfig:
             bad("adapter", f"must be one of {', '.join(ADAPTERS)}")
         if self.framing not in FRAMINGS:
             bad("framing", f"must be one of {', '.join(FRAMINGS)}")
+        if self.focal_source not in FOCAL_SOURCES:
+            bad("focal_source", f"must be one of {', '.join(FOCAL_SOURCES)}")
         if self.downsample < 1 or self.downsample & (self.downsample - 1):
             bad("downsample", "must be a power of two (1, 2, 4, …)")
         if self.adapter_dim % self.adapter_heads:

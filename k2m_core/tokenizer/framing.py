@@ -6,8 +6,9 @@ trained on raw framing spends its base codes on it (fed the synthetic corpus ref
 layer's entropy fell from 7.9 to 4.4 bits), and a text model then has to guess a framing for every
 token of a motion, mixing framings from different clips into a root that wanders.
 
-A similarity transform of the image (uniform scale k, shift) is, at the paper's f = 5000 px, what
-moving the person in 3D would do to the picture (weak perspective). Per clip::
+A similarity transform of the image (uniform scale k, shift) is exactly what a camera with focal
+length k·f and a moved principal point would have seen (`Framing.camera`), so the 3D body is
+unchanged and perspective is kept. Per clip::
 
     p' = (p − c)·k + (W'/2, H'/2)     in a W'×H' = 1920×1080 frame
 
@@ -27,6 +28,10 @@ from torch import Tensor
 from k2m_core.keypoints import FRAME_SIZE_ROW, HIPS, NUM_JOINTS, SHOULDERS
 
 CANONICAL_SIZE = (1920.0, 1080.0)  # the frame clips are moved into, and generated motion is placed for
+# Focal length (px) the canonical frame is decoded with when no clip says otherwise (generation):
+# once framed, a clip's focal length is proportional to its subject's distance, and 1920 px is a
+# subject about 5 m from the camera.
+CANONICAL_FOCAL = 1920.0
 TORSO_FILL = 0.18  # median torso / frame height: a standing body fills about 60 % of the height
 FIT = 0.9  # the clip's keypoint box fills at most this share of the frame's width and height
 
@@ -43,6 +48,14 @@ class Framing:
         shape = (pixels.shape[0],) + (1,) * (pixels.dim() - 2)
         return ((pixels - self.source_centre.reshape(*shape, 2)) * self.scale.reshape(*shape, 1)
                 + self.target_centre.reshape(*shape, 2))
+
+    def camera(self, focal: Tensor, width: Tensor, height: Tensor) -> tuple[Tensor, Tensor]:
+        """The pinhole camera that sees the canonical frame: a source camera of focal length
+        ``focal (B,)`` px with its principal point at the centre of a ``width × height`` frame
+        becomes focal ``focal·scale`` and principal point ``to_canonical(centre)`` — exact, so the
+        reframed keypoints are the projection of the same 3D body. → ``(focal (B,), principal (B, 2))``."""
+        centre = torch.stack([width, height], dim=-1).float() / 2
+        return focal * self.scale, self.to_canonical(centre[:, None])[:, 0]
 
     def to_source(self, pixels: Tensor) -> Tensor:
         """The inverse of `to_canonical`."""

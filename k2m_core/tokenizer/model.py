@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from k2m_core.body import BodyModel
 from k2m_core.body.kinematics import MIRROR as SMPL_MIRROR
-from k2m_core.camera import project, uvs_to_point
+from k2m_core.camera import FOCAL, project, uvs_to_point
 from k2m_core.errors import UserError
 from k2m_core.keypoints import FRAME_SIZE_ROW, MIRROR, NUM_JOINTS, mirror_clip, normalise_for_encoder
 from k2m_core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
@@ -40,7 +40,7 @@ from k2m_core.tokenizer import losses
 from k2m_core.tokenizer.config import TokenizerConfig
 from k2m_core.tokenizer.convnets import ConvDecoder, ConvEncoder
 from k2m_core.tokenizer.dstformer import DSTformer
-from k2m_core.tokenizer.framing import CANONICAL_SIZE, Framing, canonical_framing, reframe
+from k2m_core.tokenizer.framing import CANONICAL_FOCAL, CANONICAL_SIZE, Framing, canonical_framing, reframe
 from k2m_core.tokenizer.pose_limits import load_pose_limits
 from k2m_core.tokenizer.quantizer import ResidualVQ
 
@@ -77,6 +77,18 @@ class TokenizerOutput:
     smpl: SMPLMotion  # in the camera of the frame the model works in (1920×1080 unless framing = "source")
     codes: Tensor  # (B, ceil(F/α), Q) long; −1 at padded positions and dropped layers
     perplexity: Tensor  # (Q,) per-layer code perplexity of this batch (0 for dropped layers)
+
+
+@dataclass
+class Camera:
+    """Per-clip pinhole intrinsics of the frame the model works in."""
+    focal: Tensor  # (B,) pixels
+    principal: Tensor | None  # (B, 2) pixels; None = the image centre
+
+    def project(self, points: Tensor, width: Tensor, height: Tensor) -> tuple[Tensor, Tensor]:
+        """``points (B, F, J, 3)`` → pixels ``(B, F, J, 2)`` and in-front mask (`k2m_core.camera.project`)."""
+        principal = None if self.principal is None else self.principal[:, None, None]
+        return project(points, width[:, None, None], height[:, None, None], self.focal[:, None, None], principal)
 
 
 def _float32(device: torch.device):
@@ -181,13 +193,28 @@ class MotionVQAdapter(nn.Module):
         size = torch.where((size > 0).all(-1, keepdim=True), size, fallback)
         return size[:, 0], size[:, 1]
 
-    def _to_working_frame(self, keypoints: Tensor, valid: Tensor) -> tuple[Tensor, Framing | None]:
-        """The clips in the frame the model works in, and the `Framing` that took them there
-        (None with ``framing = "source"``: the input's own frame)."""
-        if self.config.framing != "canonical":
-            return keypoints, None
-        framing = canonical_framing(keypoints, valid, self.config.conf_threshold)
-        return reframe(keypoints, valid, framing), framing
+    def _to_working_frame(self, keypoints: Tensor, valid: Tensor,
+                          focal: Tensor | None) -> tuple[Tensor, Framing | None, Camera]:
+        """The clips in the frame the model works in, the `Framing` that took them there (None with
+        ``framing = "source"``: the input's own frame) and the camera that sees that frame.
+
+        ``focal (B,)``: each clip's focal length in pixels of its own frame (None: the paper's
+        5000 px). With ``focal_source = "paper"`` the model ignores it and projects every frame it
+        works in with f = 5000 px about the image centre, as the paper does."""
+        batch = keypoints.shape[0]
+        if focal is None:
+            focal = keypoints.new_full((batch,), FOCAL)
+        focal = focal.float()
+        framing = None
+        if self.config.framing == "canonical":
+            framing = canonical_framing(keypoints, valid, self.config.conf_threshold)
+            width, height = self.frame_size(keypoints, valid)
+            keypoints = reframe(keypoints, valid, framing)
+        if self.config.focal_source == "paper":
+            return keypoints, framing, Camera(keypoints.new_full((batch,), FOCAL), None)
+        if framing is None:
+            return keypoints, None, Camera(focal, None)
+        return keypoints, framing, Camera(*framing.camera(focal, width, height))
 
     def _pad(self, keypoints: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
         """Pad frames to a multiple of α (padded frames invalid)."""
@@ -219,7 +246,7 @@ class MotionVQAdapter(nn.Module):
     # ---------------------------------------------------------------- output side
 
     def _decode_latent(self, latent: Tensor, token_mask: Tensor, frame_mask: Tensor, width: Tensor,
-                       height: Tensor) -> tuple[SMPLMotion, Tensor, Tensor]:
+                       height: Tensor, camera: Camera) -> tuple[SMPLMotion, Tensor, Tensor]:
         """latent ``(B, T, D)`` → SMPL motion of ``T·α`` frames (betas pooled over ``frame_mask``),
         its COCO-17 keypoints in 3D ``(B, T·α, 17, 3)`` and the root's log-scale ``(B, T·α)``."""
         features, _ = self.decoder(latent.transpose(1, 2), token_mask)
@@ -230,7 +257,9 @@ class MotionVQAdapter(nn.Module):
             half = torch.maximum(width, height)[:, None].float() / 2
             log_scale = masked_gaussian_smooth(uvs[..., 2], frame_mask, self.config.depth_smoothing)
             uvs = torch.cat([uvs[..., :2], (log_scale + torch.log(half))[..., None]], dim=-1)
-            pelvis = uvs_to_point(uvs, width[:, None].float(), height[:, None].float())  # (B, F, 3)
+            principal = None if camera.principal is None else camera.principal[:, None]
+            pelvis = uvs_to_point(uvs, width[:, None].float(), height[:, None].float(), camera.focal[:, None],
+                                  principal)  # (B, F, 3)
             transl = pelvis - self.body.rest_joints(betas)[:, None, 0]
             out = self.body(rotmats.flatten(0, 1), betas.repeat_interleave(frames, dim=0), transl.flatten(0, 1))
         motion = SMPLMotion(rotmats=rotmats, betas=betas, transl=transl,
@@ -239,25 +268,27 @@ class MotionVQAdapter(nn.Module):
 
     # ---------------------------------------------------------------- public API
 
-    def forward(self, keypoints: Tensor, valid: Tensor) -> TokenizerOutput:
+    def forward(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None) -> TokenizerOutput:
         """``keypoints (B, F, 18, 3)`` float (pixels, confidences, row 17 = (W, H, 1)),
-        ``valid (B, F)`` bool (False = padding) → losses, predictions and codes."""
+        ``valid (B, F)`` bool (False = padding), ``focal (B,)`` each clip's focal length in pixels
+        (None: 5000) → losses, predictions and codes."""
         frames = keypoints.shape[1]
         keypoints, valid = keypoints.float(), valid.bool()
-        keypoints, framing = self._to_working_frame(keypoints, valid)  # losses are taken in that frame
+        keypoints, framing, camera = self._to_working_frame(keypoints, valid, focal)  # losses are taken there
         padded, frame_mask = self._pad(keypoints, valid)
         width, height = self.frame_size(keypoints, valid)
         latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
         with _float32(latent.device):
             rvq = self.quantizer(latent.float(), token_mask)
-        motion, keypoints3d, log_scale = self._decode_latent(rvq.latent, token_mask, frame_mask, width, height)
+        motion, keypoints3d, log_scale = self._decode_latent(rvq.latent, token_mask, frame_mask, width, height,
+                                                             camera)
         motion, keypoints3d, log_scale = motion.crop(frames), keypoints3d[:, :frames], log_scale[:, :frames]
         with _float32(latent.device):
-            pred_px, in_front = project(keypoints3d, width[:, None, None], height[:, None, None])
+            pred_px, in_front = camera.project(keypoints3d, width, height)
             unweighted = self._losses(keypoints, valid, pred_px, in_front, motion, width, height)
             unweighted["depth"] = losses.depth_speed_loss(log_scale, valid)
             unweighted["rvq"] = rvq.commitment
-        unweighted["mirror"] = self._mirror_pull(keypoints, valid, pred_px, in_front, motion, width, height)
+        unweighted["mirror"] = self._mirror_pull(keypoints, valid, pred_px, in_front, motion, width, height, camera)
         weighted = {name: getattr(self.config, f"lambda_{name}") * unweighted[name] for name in LOSS_NAMES}
         loss = sum(weighted.values())
         terms = {name: unweighted[name].detach() for name in LOSS_NAMES}
@@ -292,7 +323,7 @@ class MotionVQAdapter(nn.Module):
         }
 
     def _mirror_pull(self, keypoints: Tensor, valid: Tensor, pred_px: Tensor, in_front: Tensor, motion: SMPLMotion,
-                     width: Tensor, height: Tensor) -> Tensor:
+                     width: Tensor, height: Tensor, camera: Camera) -> Tensor:
         """`losses.mirror_pull_loss` for this batch (0 unless training with λ_mirror > 0): decode the
         mirrored clips without gradients or codebook updates, mirror the motion back (x → −x, left ↔
         right), and pull the clips whose twin fits their 2D keypoints better by ``mirror_margin``."""
@@ -304,12 +335,15 @@ class MotionVQAdapter(nn.Module):
             latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
             with _float32(latent.device):
                 latent = self.quantizer.codes_to_latent(self.quantizer.encode(latent.float(), token_mask))
-            twin, twin_keypoints, _ = self._decode_latent(latent, token_mask, frame_mask, width, height)
+            twin_camera = camera  # the mirrored image's principal point is the mirror of the clip's
+            if camera.principal is not None:
+                twin_camera = Camera(camera.focal, torch.stack([width - camera.principal[:, 0],
+                                                                camera.principal[:, 1]], dim=-1))
+            twin, twin_keypoints, _ = self._decode_latent(latent, token_mask, frame_mask, width, height, twin_camera)
             with _float32(latent.device):
                 flip = torch.tensor([-1.0, 1.0, 1.0], device=latent.device)
                 twin_joints = twin.joints[:, :frames, list(SMPL_MIRROR)] * flip
-                twin_px, twin_in_front = project(twin_keypoints[:, :frames, list(MIRROR)] * flip,
-                                                 width[:, None, None], height[:, None, None])
+                twin_px, twin_in_front = camera.project(twin_keypoints[:, :frames, list(MIRROR)] * flip, width, height)
                 true, counted = self._targets(keypoints, valid, width, height)
                 own_error = losses.clip_pixel_error(losses.to_reference_pixels(pred_px, width, height), true,
                                                     counted & in_front)
@@ -319,11 +353,11 @@ class MotionVQAdapter(nn.Module):
         with _float32(motion.joints.device):
             return losses.mirror_pull_loss(motion.joints, twin_joints, pull, valid)
 
-    def encode(self, keypoints: Tensor, valid: Tensor) -> Tensor:
+    def encode(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None) -> Tensor:
         """Motion tokens ``(B, ceil(F/α), Q)`` long (−1 at fully padded positions). Call ``.eval()``
         first for deterministic codes; never changes the codebooks."""
         valid = valid.bool()
-        keypoints, _ = self._to_working_frame(keypoints.float(), valid)
+        keypoints, _, _ = self._to_working_frame(keypoints.float(), valid, focal)
         padded, frame_mask = self._pad(keypoints, valid)
         latent, token_mask = self._encode_latent(padded, frame_mask, *self.frame_size(padded, frame_mask))
         with _float32(latent.device):
@@ -333,11 +367,14 @@ class MotionVQAdapter(nn.Module):
         """``codes (B, T, q)``, q ≤ Q (−1 = none) → quantised latent ``(B, T, D)``."""
         return self.quantizer.codes_to_latent(codes)
 
-    def decode(self, codes: Tensor, width: Tensor, height: Tensor, lengths: Tensor | None = None) -> SMPLMotion:
+    def decode(self, codes: Tensor, width: Tensor, height: Tensor, lengths: Tensor | None = None,
+               focal: float | None = None) -> SMPLMotion:
         """Motion tokens ``(B, T, q)`` (q ≤ Q layers; −1 marks padding) → SMPL motion of ``T·α``
         frames, or ``max(lengths)`` frames when ``lengths (B,)`` says how many frames each clip has
         (betas are then pooled over those frames only). ``width``/``height`` ``(B,)`` set the camera
-        the motion is placed for; generation passes the canonical 1920×1080."""
+        the motion is placed for; generation passes the canonical 1920×1080. ``focal`` (pixels,
+        principal point at the centre) defaults to the camera the model learned in: 5000 px with
+        ``focal_source = "paper"``, else `CANONICAL_FOCAL` (a subject about 5 m away once framed)."""
         token_mask = codes[..., 0] >= 0
         frame_mask = token_mask.repeat_interleave(self.downsample, dim=1)
         frames = frame_mask.shape[1]
@@ -347,7 +384,10 @@ class MotionVQAdapter(nn.Module):
         latent = self.codes_to_latent(codes)
         width = torch.as_tensor(width, dtype=torch.float32, device=codes.device).expand(codes.shape[0])
         height = torch.as_tensor(height, dtype=torch.float32, device=codes.device).expand(codes.shape[0])
-        motion, _, _ = self._decode_latent(latent, token_mask, frame_mask, width, height)
+        if focal is None:
+            focal = FOCAL if self.config.focal_source == "paper" else CANONICAL_FOCAL
+        camera = Camera(torch.full((codes.shape[0],), float(focal), device=codes.device), None)
+        motion, _, _ = self._decode_latent(latent, token_mask, frame_mask, width, height, camera)
         return motion.crop(frames)
 
     def num_parameters(self) -> int:

@@ -26,16 +26,17 @@ class WindowBatch:
     keypoints: torch.Tensor  # (B, W, 18, 3) float32
     valid: torch.Tensor  # (B, W) bool
     clip_index: torch.Tensor  # (B,) int64
+    focal: torch.Tensor  # (B,) float32: each clip's focal length in pixels
 
     def __len__(self) -> int:
         return self.keypoints.shape[0]
 
     def model_inputs(self) -> dict:
-        return {"keypoints": self.keypoints, "valid": self.valid}
+        return {"keypoints": self.keypoints, "valid": self.valid, "focal": self.focal}
 
     def to(self, device) -> "WindowBatch":
         return WindowBatch(self.keypoints.to(device, non_blocking=True), self.valid.to(device),
-                           self.clip_index.to(device))
+                           self.clip_index.to(device), self.focal.to(device))
 
 
 class WindowSampler(torch.utils.data.Dataset):
@@ -81,5 +82,6 @@ class WindowSampler(torch.utils.data.Dataset):
             valid[row, :len(frames)] = True
             if flip:
                 keypoints[row, :len(frames)] = mirror_clip(frames)
-        return WindowBatch(torch.from_numpy(keypoints), torch.from_numpy(valid),
-                           torch.from_numpy(self.clips[pick[mine]].astype(np.int64)))
+        clips = self.clips[pick[mine]]
+        return WindowBatch(torch.from_numpy(keypoints), torch.from_numpy(valid), torch.from_numpy(clips.astype(np.int64)),
+                           torch.from_numpy(self.dataset.focals[clips]))
