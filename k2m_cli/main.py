@@ -53,7 +53,7 @@ def main(
 
 
 def _register_commands() -> None:
-    from k2m_cli import data, demo, evaluate, export, gen, plot, preprocess, render, synth, t2m, train
+    from k2m_cli import data, demo, evaluate, export, gen, lift, plot, preprocess, render, synth, t2m, train
 
     app.command("gen")(gen.gen)
     app.command("preprocess")(preprocess.preprocess)
@@ -69,6 +69,7 @@ def _register_commands() -> None:
     app.command("export")(export.export)
     app.command("plot")(plot.plot)
     app.command("render")(render.render)
+    app.command("lift")(lift.lift)
     app.command("demo")(demo.demo)
 
 

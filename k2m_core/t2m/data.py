@@ -105,7 +105,7 @@ def encode_captions(dataset_path: str | Path, encoder: TextEncoder, *, batch_siz
 # Config keys that never change the codes of a trained tokenizer (losses, dropout, EMA, windows, and
 # the camera the decoder projects with), so a new loss weight must not invalidate its caches and models.
 _TRAINING_ONLY = ("shape_tau", "mirror_margin", "window", "dropout", "quantizer_dropout", "ema_decay",
-                  "focal_source")
+                  "focal_source", "view_elevation_deg", "cycle_fraction")
 
 
 def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:

@@ -43,13 +43,16 @@ from k2m_core.tokenizer.dstformer import DSTformer
 from k2m_core.tokenizer.framing import CANONICAL_FOCAL, CANONICAL_SIZE, Framing, canonical_framing, reframe
 from k2m_core.tokenizer.pose_limits import load_pose_limits
 from k2m_core.tokenizer.quantizer import ResidualVQ
+from k2m_core.tokenizer.views import (PRIOR_JOINTS, PosePrior, clip_pivot, normalise_pose, prior_losses,
+                                      random_rotations, rotate_about)
 
 NUM_SMPL_JOINTS = 24
 NUM_BETAS = 10
 INIT_BODY_HEIGHT_M = 1.7
 INIT_HEIGHT_FILL = 0.6  # the initial body fills this share of a 16:9 frame's height
 INIT_ARM_DROP = math.radians(65)  # initial shoulders: arms lowered from the T-pose into an A-pose
-LOSS_NAMES = ("rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth", "mirror")
+LOSS_NAMES = ("rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth", "mirror", "prior", "prior_d",
+              "cycle", "cycle_2d")
 
 
 @dataclass
@@ -178,6 +181,8 @@ class MotionVQAdapter(nn.Module):
                                     decay=config.ema_decay, dropout=config.quantizer_dropout)
         self.decoder = ConvDecoder(config.code_dim, config.width, config.down_stages, **conv)
         self.head = SMPLHead(config.width)
+        # The 2D pose prior exists only where it trains (a parameter no loss reaches would stall DDP).
+        self.prior = PosePrior() if config.lambda_prior > 0 else None
         limits = load_pose_limits()
         self.register_buffer("theta_min", limits.theta_min, persistent=False)
         self.register_buffer("theta_max", limits.theta_max, persistent=False)
@@ -289,7 +294,10 @@ class MotionVQAdapter(nn.Module):
             unweighted["depth"] = losses.depth_speed_loss(log_scale, valid)
             unweighted["rvq"] = rvq.commitment
         unweighted["mirror"] = self._mirror_pull(keypoints, valid, pred_px, in_front, motion, width, height, camera)
-        weighted = {name: getattr(self.config, f"lambda_{name}") * unweighted[name] for name in LOSS_NAMES}
+        unweighted.update(self._random_views(keypoints, valid, keypoints3d, motion, width, height, camera))
+        # The discriminator's own term trains only the prior (its fakes are detached), at weight 1.
+        weighted = {name: (1.0 if name == "prior_d" else getattr(self.config, f"lambda_{name}")) * unweighted[name]
+                    for name in LOSS_NAMES}
         loss = sum(weighted.values())
         terms = {name: unweighted[name].detach() for name in LOSS_NAMES}
         terms.update({f"{name}_weighted": weighted[name].detach() for name in LOSS_NAMES})
@@ -352,6 +360,77 @@ class MotionVQAdapter(nn.Module):
                 pull = twin_error < self.config.mirror_margin * own_error
         with _float32(motion.joints.device):
             return losses.mirror_pull_loss(motion.joints, twin_joints, pull, valid)
+
+    def _random_views(self, keypoints: Tensor, valid: Tensor, keypoints3d: Tensor, motion: SMPLMotion,
+                      width: Tensor, height: Tensor, camera: Camera) -> dict[str, Tensor]:
+        """The random-view terms (`k2m_core.tokenizer.views`), 0 unless training with their weights:
+
+        - ``prior``/``prior_d``: the decoded bodies turned to a random view each, projected with the
+          clip's camera, against the batch's own confident 2D poses (least-squares GAN);
+        - ``cycle``: the projection from the random view (through a camera centred on the frame) is
+          encoded and decoded again and must give the turned body's root-relative joints (metres);
+        - ``cycle_2d``: that re-lifted body, turned back onto the clip's root, must project onto the
+          input keypoints (1080p-scale px, as L_rec)."""
+        zero = keypoints.new_zeros(())
+        out = {"prior": zero, "prior_d": zero, "cycle": zero, "cycle_2d": zero}
+        config = self.config
+        if not self.training or (self.prior is None and config.lambda_cycle == 0 and config.lambda_cycle_2d == 0):
+            return out
+        batch, frames = keypoints3d.shape[:2]
+        with _float32(keypoints.device):
+            rotation = random_rotations(batch, math.radians(config.view_elevation_deg), device=keypoints.device)
+            pivot = clip_pivot(motion.joints[:, :, 0], valid)
+            turned = rotate_about(keypoints3d, rotation, pivot)  # (B, F, 17, 3)
+            turned_px, turned_front = camera.project(turned, width, height)
+            if self.prior is not None:
+                true, counted = self._targets(keypoints, valid, width, height)
+                real = normalise_pose(true[counted[..., list(PRIOR_JOINTS)].all(-1)])
+                shown = valid & turned_front.all(-1)
+                fake = normalise_pose(losses.to_reference_pixels(turned_px, width, height)[shown])
+                out["prior_d"], out["prior"] = prior_losses(self.prior, real, fake)
+        if config.lambda_cycle == 0 and config.lambda_cycle_2d == 0:
+            return out
+        count = max(1, math.ceil(config.cycle_fraction * batch))
+        mine = Camera(camera.focal[:count], None if camera.principal is None else camera.principal[:count])
+        out.update(self._cycle(keypoints[:count], valid[:count], keypoints3d[:count].detach(),
+                               motion.joints[:count].detach(), rotation[:count], pivot[:count].detach(), mine,
+                               width[:count], height[:count]))
+        return out
+
+    def _cycle(self, keypoints: Tensor, valid: Tensor, keypoints3d: Tensor, joints: Tensor, rotation: Tensor,
+               pivot: Tensor, camera: Camera, width: Tensor, height: Tensor) -> dict[str, Tensor]:
+        """The random-view cycle of `_random_views` on ``n`` clips: their decoded COCO keypoints
+        ``(n, F, 17, 3)`` and joints ``(n, F, 24, 3)`` (constants here), views ``rotation (n, 3, 3)``
+        about ``pivot (n, 3)``, and the camera of the frame the model works in."""
+        frames = joints.shape[1]
+        with _float32(joints.device):
+            turned_joints = rotate_about(joints, rotation, pivot)
+            centred = Camera(camera.focal, None)  # the random view is filmed by a camera centred on the frame
+            px, front = centred.project(rotate_about(keypoints3d, rotation, pivot), width, height)
+            seen = (front & valid[..., None]).to(px.dtype)
+            size = torch.stack([width, height, torch.ones_like(width)], dim=-1)[:, None, None]
+            clip = torch.cat([torch.cat([px * seen[..., None], seen[..., None]], dim=-1),
+                              size.expand(-1, frames, 1, 3) * valid[..., None, None]], dim=2)
+        clip, _, again_camera = self._to_working_frame(clip, valid, centred.focal)
+        padded, frame_mask = self._pad(clip, valid)
+        again_width, again_height = self.frame_size(clip, valid)
+        latent, token_mask = self._encode_latent(padded, frame_mask, again_width, again_height)
+        with _float32(latent.device):
+            rvq = self.quantizer(latent.float(), token_mask)
+        again, again_keypoints, _ = self._decode_latent(rvq.latent, token_mask, frame_mask, again_width, again_height,
+                                                        again_camera)
+        with _float32(latent.device):
+            again_joints, again_keypoints = again.joints[:, :frames], again_keypoints[:, :frames]
+            root = again_joints[:, :, :1]
+            relative = (again_joints - root) - (turned_joints - turned_joints[:, :, :1])
+            kept = valid.to(relative.dtype)
+            cycle = (relative.norm(dim=-1).mean(-1) * kept).sum() / kept.sum().clamp_min(1.0)
+            back = rotate_about(again_keypoints - root + turned_joints[:, :, :1], rotation.transpose(-1, -2), pivot)
+            back_px, back_front = camera.project(back, width, height)
+            true, counted = self._targets(keypoints, valid, width, height)
+            cycle_2d = losses.reconstruction_loss(losses.to_reference_pixels(back_px, width, height), true,
+                                                  counted & back_front)
+        return {"cycle": cycle, "cycle_2d": cycle_2d}
 
     def encode(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None) -> Tensor:
         """Motion tokens ``(B, ceil(F/α), Q)`` long (−1 at fully padded positions). Call ``.eval()``
