@@ -54,11 +54,17 @@ def preprocess(
                                                    "or file names (default: their last number)."),
     size: Optional[str] = typer.Option(None, "--size", help="Frame size WxH when the files do not say."),
     video_info: Optional[Path] = typer.Option(None, "--video-info",
-                                              help="CSV/JSONL with video (or id), width, height, fps per video, "
+                                              help="CSV/JSONL with video (or id), width, height, fps, focal per video, "
                                                    "for formats that store none (e.g. the clips.jsonl of "
                                                    "`k2m data synth`)."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Input frame rate when the files do not say "
                                                             "(else the video's, else 30)."),
+    focal: Optional[float] = typer.Option(None, "--focal", help="Camera focal length in pixels when neither the "
+                                                                "files nor --video-info say (5000: the paper's "
+                                                                "camera; default: a fixed share of the frame's long "
+                                                                "side, DEFAULT_FOCAL_PER_EXTENT of k2m_core.keypoints)."),
+    fov: Optional[float] = typer.Option(None, "--fov", help="Or the camera's field of view in degrees across the "
+                                                            "frame's long side (horizontal for landscape video)."),
     videos: Optional[Path] = typer.Option(None, "--videos", help="Folder with the source videos "
                                                                  "(<video id>.mp4; default: beside the inputs)."),
     camera_check: bool = typer.Option(True, "--camera-check/--no-camera-check",
@@ -118,6 +124,7 @@ def preprocess(
 
     cfg = PreprocessConfig(
         inputs=InputOptions(format=fmt, frame_regex=frame_regex, size=parse_size(size), fps=fps,
+                            focal=focal, fov=fov,
                             video_info=video_info, videos=videos, camera_check=camera_check),
         track=TrackConfig(max_shift=track_shift),
         filters=FilterConfig(min_conf=min_conf, min_visible=min_visible, lower_body=lower_body,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -22,6 +23,10 @@ def synth(
     formats: str = typer.Option("", "--formats",
                                 help="Also write the keypoints as pose estimators do: any of coco,openpose,jsonl,npz."),
     size: str = typer.Option("", "--size", help="Frame size WxH for every clip (default: a mix of common sizes)."),
+    focal: Optional[float] = typer.Option(None, "--focal", help="Focal length in pixels for every clip (5000: the "
+                                                                "paper's camera, as corpora were made before "
+                                                                "realistic cameras); default: a field of view "
+                                                                "of 40-75° at 2.5-8 m."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing corpus in --out."),
 ) -> None:
     """Generate a synthetic corpus with 3D ground truth.
@@ -48,7 +53,9 @@ def synth(
         raise UserError(f"--formats: unknown {', '.join(sorted(set(wanted) - set(ESTIMATOR_FORMATS)))}; "
                         f"choose from {', '.join(ESTIMATOR_FORMATS)}")
     image_size = parse_size(size)
-    config = SynthConfig(seed=seed, families=chosen,
+    if focal is not None and not focal > 0:
+        raise UserError(f"--focal must be a positive number of pixels, got {focal}")
+    config = SynthConfig(seed=seed, families=chosen, focal=focal,
                          image_size=tuple(round(v) for v in image_size) if image_size else None)
     quiet = is_quiet(ctx)
     with progress("synthesising", clips, quiet) as advance:

@@ -23,6 +23,9 @@ NUM_ROWS = 18
 FRAME_SIZE_ROW = 17
 # The paper's focal length (eq. 3), in pixels; what a dataset without per-clip focal lengths assumes.
 PAPER_FOCAL = 5000.0
+# Focal length of a camera nobody described, per pixel of the frame's long side: f = 1.2·max(W, H),
+# a field of view of 45° across the long side (web video lies between about 0.65 and 1.4).
+DEFAULT_FOCAL_PER_EXTENT = 1.2
 LAYOUT_NAME = "coco17+size"
 
 # Keypoints below the pelvis: the confidence filter demands all of them (paper A.2).
@@ -81,6 +84,17 @@ def half_extent(width, height):
     """max(W, H) / 2, the unit of normalised image coordinates. Arithmetic only, so it works on
     floats, NumPy arrays and torch tensors alike."""
     return (width + height + abs(width - height)) / 4
+
+
+def focal_from_fov(fov_deg: float, width: float, height: float) -> float:
+    """Focal length in pixels of a pinhole camera whose field of view across the frame's long side
+    (the horizontal one for landscape video) is ``fov_deg``: ``max(W, H)/2 / tan(fov/2)``."""
+    return float(max(width, height) / 2 / np.tan(np.radians(fov_deg) / 2))
+
+
+def default_focal(width: float, height: float) -> float:
+    """The focal length assumed for a video whose camera is unknown (`DEFAULT_FOCAL_PER_EXTENT`)."""
+    return DEFAULT_FOCAL_PER_EXTENT * float(max(width, height))
 
 
 def normalise_for_encoder(clip, conf_threshold: float = 0.8):

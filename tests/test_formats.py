@@ -81,11 +81,12 @@ def test_k2m_jsonl_round_trip_and_null_frames(tmp_path):
     conf[4] = 0  # nobody in frame 4 → written as null
     path = write_k2m_jsonl(tmp_path / "p.jsonl", [
         {"video": "a", "xy": xy, "conf": conf, "fps": 25, "width": 1280, "height": 720, "start_frame": 100},
-        {"video": "b", "xy": xy[:5], "conf": conf[:5], "fps": 30, "width": 640, "height": 480}])
+        {"video": "b", "xy": xy[:5], "conf": conf[:5], "fps": 30, "width": 640, "height": 480, "focal": 777.5}])
     lines = path.read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["keypoints"][4] is None
     a, b = list(iter_k2m_jsonl(path))
     assert (a.video, a.fps, b.video, b.fps) == ("a", 25.0, "b", 30.0)
+    assert (a.focal, b.focal) == (None, 777.5)
     assert a.frame.tolist() == [100 + i for i in range(12) if i != 4]
     assert a.declared.tolist() == list(range(100, 112))
     np.testing.assert_array_equal(a.xy, expected(xy, conf)[0][conf.any(1)])
@@ -173,6 +174,7 @@ def test_real_halpe26_running_clip():
     det = read_pose_array(REAL / "running_halpe26_2d.npz", "running")
     raw = np.load(REAL / "running_halpe26_2d.npz")
     assert det.fps == 30 and det.size is None and len(det) == 203
+    assert det.focal == 1000.0  # from its intrinsics cam_K
     seen = raw["scores"][:, :17] > 0
     np.testing.assert_array_equal(det.conf > 0, seen)
     np.testing.assert_array_equal(det.xy[seen], raw["keypoints"][:, :17][seen])
@@ -207,11 +209,16 @@ def test_bad_arrays_and_records(tmp_path):
     assert reasons == {"wrong": "keypoint-count", "trunc": "unreadable", "neg": "confidence-range"}
     record = {"video": "ok", "fps": 30, "width": 10, "height": 10, "keypoints": [[[1, 1, 1]] * 17]}
     ragged = dict(record, video="ragged", keypoints=[[[1, 1]] + [[1, 1, 1]] * 16])
-    lines = [json.dumps(record), "{not json", json.dumps({"video": "x", "fps": 30}), json.dumps(ragged)]
+    lines = [json.dumps(record), "{not json", json.dumps({"video": "x", "fps": 30}), json.dumps(ragged),
+             json.dumps(dict(record, video="f", focal=-1)), json.dumps(dict(record, video="g", focal="wide"))]
     (tmp_path / "p.jsonl").write_text("\n".join(lines) + "\n")
     items = list(read_unit(Unit(tmp_path / "p.jsonl", "jsonl"), None))
     assert [getattr(i, "reason", i.video if not isinstance(i, FormatError) else None) for i in items] == \
-        ["ok", "unreadable", "malformed", "keypoint-count"]
+        ["ok", "unreadable", "malformed", "keypoint-count", "malformed", "malformed"]
+    np.savez(tmp_path / "k.npz", keypoints=xy, cam_K=np.eye(2))
+    assert next(read_unit(Unit(tmp_path / "k.npz", "npz"), None)).reason == "malformed"
+    write_pose_npz(tmp_path / "f.npz", xy, conf, focal=1234.0)
+    assert next(read_unit(Unit(tmp_path / "f.npz", "npz"), None)).focal == 1234.0
 
 
 def test_openpose_gap_and_empty_frames(tmp_path):

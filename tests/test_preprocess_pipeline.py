@@ -68,7 +68,7 @@ def synth_corpus(tmp_path_factory):
     for i, clip_id in enumerate(ds.ids):
         kp = ds.keypoints(i)
         records.append({"video": clip_id, "xy": kp[:, :17, :2], "conf": kp[:, :17, 2], "fps": ds.fps,
-                        "width": float(kp[0, 17, 0]), "height": float(kp[0, 17, 1])})
+                        "width": float(kp[0, 17, 0]), "height": float(kp[0, 17, 1]), "focal": float(ds.focals[i])})
     return root, records, ds
 
 
@@ -87,6 +87,43 @@ def test_synth_corpus_goes_through_every_format_unchanged(capsys, tmp_path, synt
         j = ds.index_of(video)
         np.testing.assert_array_equal(out.keypoints(i), ds.keypoints(j))
         assert out.captions(i) == ds.captions(j)
+        assert out.focals[i] == ds.focals[j]  # from the file (jsonl, npz) or the clips.jsonl table
+
+
+def test_focal_precedence_file_then_video_info_then_option_then_default(capsys, tmp_path):
+    """The focal length comes from the estimator file, else a focal column of --video-info, else
+    --focal/--fov, else DEFAULT_FOCAL_PER_EXTENT × the long side — per video."""
+    from k2m_core.keypoints import DEFAULT_FOCAL_PER_EXTENT, focal_from_fov
+
+    records = walkers(3, seconds=3.0)
+    records[0]["focal"] = 1111.0  # only this file says
+    inputs = write_inputs(tmp_path / "in", records, "npz")
+    captions = write_captions(tmp_path / "c.jsonl", records)
+    info = tmp_path / "info.csv"
+    info.write_text("video,width,height,fps,focal\nwalk00,1280,720,30,2222\nwalk01,1280,720,30,2222\n"
+                    "walk02,1280,720,30,\n")
+
+    def focals(*options):
+        out = tmp_path / f"o{len(list(tmp_path.glob('o*.h5')))}.h5"
+        code, _, stderr = cli(capsys, "-q", "preprocess", inputs, "--captions", captions, "--out", out, *PERMISSIVE,
+                              *options)
+        assert code == 0, stderr
+        ds = Dataset(out)
+        return {video: float(f) for video, f in zip(ds.videos, ds.focals)}
+
+    assert focals("--video-info", info, "--focal", "3333") == {"walk00": 1111.0, "walk01": 2222.0, "walk02": 3333.0}
+    by_fov = focals("--fov", "60")
+    assert by_fov["walk00"] == 1111.0 and by_fov["walk02"] == pytest.approx(focal_from_fov(60, 1280, 720))
+    assert by_fov["walk02"] == pytest.approx(640 / np.tan(np.radians(30)))
+    assert focals()["walk01"] == pytest.approx(DEFAULT_FOCAL_PER_EXTENT * 1280)
+    code, _, stderr = cli(capsys, "preprocess", inputs, "--captions", captions, "--out", tmp_path / "x.h5",
+                          "--focal", "900", "--fov", "60")
+    assert code == 2 and "--focal or --fov" in stderr
+    assert cli(capsys, "preprocess", inputs, "--captions", captions, "--out", tmp_path / "x.h5", "--fov", "190")[0] == 2
+    info.write_text("video,width,height,fps,focal\nwalk00,1280,720,30,-5\n")
+    code, _, stderr = cli(capsys, "preprocess", inputs, "--captions", captions, "--out", tmp_path / "x.h5",
+                          "--video-info", info)
+    assert code == 2 and "focal" in stderr and "info.csv:2" in stderr
 
 
 def named(summary, reason):

@@ -43,7 +43,8 @@ def write_inputs(folder: Path, records: list[dict], fmt: str) -> Path:
     for r in records:
         video, xy, conf = r["video"], r["xy"], r["conf"]
         if fmt == "npz":
-            write_pose_npz(folder / f"{video}.npz", xy, conf, fps=r["fps"], width=r["width"], height=r["height"])
+            write_pose_npz(folder / f"{video}.npz", xy, conf, fps=r["fps"], width=r["width"], height=r["height"],
+                           focal=r.get("focal"))
         elif fmt == "coco":
             write_coco_results(folder / f"{video}.json", xy, conf)
         elif fmt == "coco-names":

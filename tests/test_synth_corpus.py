@@ -3,12 +3,14 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import torch
+from PIL import Image
 
 from k2m_core.body.skeleton import SkeletonBody
-from k2m_core.camera import FOCAL, project
+from k2m_core.camera import project
 from k2m_core.data.dataset import Dataset
-from k2m_core.keypoints import validate_clip
-from k2m_core.synth.corpus import VIEWPOINTS, SynthConfig, synth_clip
+from k2m_core.keypoints import focal_from_fov, validate_clip
+from k2m_core.synth.camera_rig import VIEWPOINTS, View, place_in_frame
+from k2m_core.synth.corpus import SynthConfig, synth_clip
 
 
 def test_clips_are_deterministic_and_valid():
@@ -38,8 +40,8 @@ def test_ground_truth_reprojects_onto_the_keypoints():
                                       torch.from_numpy(clip.transl).double())
         np.testing.assert_allclose(out.joints.numpy(), clip.joints, atol=1e-4)
         width, height = (float(v) for v in clip.keypoints[0, 17, :2])
-        uv, in_front = project(out.keypoints, width, height)
-        assert in_front.all()
+        uv, in_front = project(out.keypoints, width, height, focal=clip.view.focal)
+        assert in_front.all() and clip.view.focal < 5000
         np.testing.assert_allclose(uv.numpy(), clip.keypoints[:, :17, :2], atol=0.05)
         # Upright in the camera frame: the head is above (smaller y than) the ankles.
         assert (clip.joints[:, 15, 1] < clip.joints[:, 7, 1]).mean() > 0.9
@@ -77,23 +79,57 @@ def test_synth_command(k2m, tmp_path):
     meta = [json.loads(line) for line in (out / "clips.jsonl").read_text().splitlines()]
     assert [m["frames"] for m in meta] == ds.lengths.tolist()
     gif = iio.imread(out / "previews" / f"{ds.ids[0]}.gif", index=None)
-    assert len(gif) == ds.lengths[0] and gif.std() > 1  # one frame per clip frame, not blank
+    with Image.open(out / "previews" / f"{ds.ids[0]}.gif") as image:  # identical frames are stored once
+        played_ms = sum(image.seek(k) or image.info["duration"] for k in range(image.n_frames))
+    assert abs(played_ms - 1000 * ds.lengths[0] / ds.fps) <= 10 and gif.std() > 1  # the whole clip, not blank
     again = k2m("data", "synth", "--out", out, "--clips", "5")
     assert again.code == 2 and "--force" in again.err
     assert k2m("data", "synth", "--out", tmp_path / "x", "--families", "walk,moonwalk").code == 2
+    # Each clip's camera is stored, and clips.jsonl records it (principal point at the centre).
+    np.testing.assert_allclose([m["focal"] for m in meta], ds.focals, rtol=1e-6)
+    assert len(set(ds.focals.tolist())) == 5
+    for m, i in zip(meta, range(len(ds))):
+        assert m["principal_point"] == [m["width"] / 2, m["height"] / 2]
+        assert [m["width"], m["height"]] == ds.keypoints(i)[0, 17, :2].tolist()
+    paper = k2m("--quiet", "data", "synth", "--out", tmp_path / "paper", "--clips", "3", "--focal", "5000")
+    assert paper.code == 0, paper.err
+    np.testing.assert_array_equal(Dataset(tmp_path / "paper" / "dataset.h5").focals, [5000.0] * 3)
+    assert k2m("data", "synth", "--out", tmp_path / "bad", "--focal", "-3").code == 2
+
+
+def test_cameras_are_realistic_and_keep_the_body_in_frame():
+    """Field of view 40–75° across the long side, the body 2.5–8 m away unless its path needs
+    more room, every keypoint inside the image; a fixed focal puts the paper's camera back."""
+    depths, fovs = [], []
+    for i in range(40):
+        clip = synth_clip(i, SynthConfig(seed=8, noise_px=(0.0, 0.0), dropout_rate=0.0))
+        view = clip.view
+        fov = 2 * np.degrees(np.arctan(max(view.width, view.height) / 2 / view.focal))
+        assert 40 - 1e-6 <= fov <= 75 + 1e-6
+        assert view.focal == focal_from_fov(fov, view.width, view.height) or abs(
+            view.focal - focal_from_fov(fov, view.width, view.height)) < 1e-6
+        assert (clip.keypoints[:, :17, 2] > 0).all()  # nothing dropped: all inside the frame
+        pelvis = clip.joints[:, 0, 2]
+        if np.ptp(clip.joints[:, 0], axis=0).max() < 0.5:  # stays in place: the range must hold
+            assert 2.3 <= np.median(pelvis) <= 8.2, (i, np.median(pelvis))  # (it is the body's centre's)
+        depths.append(np.median(pelvis))
+        fovs.append(fov)
+    assert np.ptp(fovs) > 20 and np.median(depths) < 6
+    paper = synth_clip(0, SynthConfig(seed=8, focal=5000.0))
+    assert paper.view.focal == 5000.0 and np.median(paper.joints[:, 0, 2]) > 8
 
 
 def test_paths_along_the_optical_axis_stay_near_the_camera():
     """A 40 m run straight at the camera: placed with its near end in front of the camera and its
     far end where the body is still tens of pixels tall (a bug once put such clips ~1000 km away)."""
-    from k2m_core.synth.corpus import _place_in_frame
-
     frames = 120
     track = np.linspace(-20.0, 20.0, frames)
     body = np.stack([np.zeros(17), np.linspace(-0.85, 0.85, 17), np.zeros(17)], axis=1)  # a 1.7 m pole
     points = body[None] + np.stack([np.zeros(frames), np.zeros(frames), track], axis=1)[:, None]
     for seed in range(20):
-        offset = _place_in_frame(points, 1920, 1080, np.random.default_rng(seed))
-        z = points[..., 2] + offset[2]
-        assert z.min() >= 1.0 - 1e-9 and z.max() < 100.0
-        assert FOCAL * 1.7 / z.max() > 50  # pixels of body height at the far end
+        for focal, distance in ((5000.0, (0.0, np.inf)), (1400.0, (2.5, 8.0))):
+            view = View("front", 0.0, 0.0, focal, 1920, 1080, distance)
+            offset = place_in_frame(points, view, (0.45, 0.85), np.random.default_rng(seed))
+            z = points[..., 2] + offset[2]
+            assert z.min() >= 1.0 - 1e-9 and z.max() < 100.0
+            assert focal * 1.7 / z.max() > 20  # pixels of body height at the far end

@@ -20,6 +20,8 @@ class InputOptions:
     frame_regex: str | None = None          # frame number inside image ids / file names
     size: tuple[float, float] | None = None  # (W, H) when files do not say
     fps: float | None = None                # input rate when files do not say
+    focal: float | None = None              # camera focal length in pixels when files do not say
+    fov: float | None = None                # or its field of view across the frame's long side, degrees
     video_info: Path | None = None          # per-video size / fps table
     videos: Path | None = None              # where to look for the source videos
     camera_check: bool = True               # check camera movement when a video is found
@@ -60,6 +62,12 @@ class PreprocessConfig:
                 raise UserError(f"--frame-regex {i.frame_regex!r} is not a valid regular expression ({exc})") from None
         if i.fps is not None and i.fps <= 0:
             raise UserError(f"--fps must be positive, got {i.fps}")
+        if i.focal is not None and not 0 < i.focal < float("inf"):
+            raise UserError(f"--focal must be a positive number of pixels, got {i.focal}")
+        if i.fov is not None and not 0 < i.fov < 180:
+            raise UserError(f"--fov must be an angle in degrees between 0 and 180, got {i.fov}")
+        if i.focal is not None and i.fov is not None:
+            raise UserError("give --focal or --fov, not both (they say the same thing)")
         if i.videos is not None and not Path(i.videos).is_dir():
             raise UserError(f"--videos {i.videos}: no such folder")
         if self.workers < 1:

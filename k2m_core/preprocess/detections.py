@@ -31,7 +31,7 @@ class Detections:
     """One video's detections: ``frame (D,)`` sorted frame numbers (several entries per frame when
     several people are seen), ``xy (D, 17, 2)`` float32 pixels, ``conf (D, 17)`` float32,
     ``size (D, 2)`` float32 frame size (W, H) or None when the file does not say, ``fps`` or None,
-    and ``declared`` — every frame number the file covers, people or not (for gap notes)."""
+    ``focal`` (the camera's focal length in pixels) or None, and ``declared`` — every frame number the file covers, people or not (for gap notes)."""
 
     video: str
     source: str
@@ -41,13 +41,14 @@ class Detections:
     size: np.ndarray | None
     fps: float | None
     declared: np.ndarray
+    focal: float | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
 
 
 def make_detections(video: str, source: str, frame, xy, conf, *, size=None, fps=None,
-                    declared=None) -> Detections:
+                    declared=None, focal=None) -> Detections:
     """Check and canonicalise raw arrays (``frame (D,)``, ``xy (D, 17, 2)``, ``conf (D, 17)``,
     optional ``size (D, 2)`` or ``(2,)``) into `Detections`. Raises `FormatError`.
 
@@ -59,6 +60,8 @@ def make_detections(video: str, source: str, frame, xy, conf, *, size=None, fps=
     declared = np.unique(frame if declared is None else np.asarray(declared, dtype=np.int64))
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise FormatError("bad-fps", f"frame rate must be a positive number, got {fps}")
+    if focal is not None and not (np.isfinite(focal) and focal > 0):
+        raise FormatError("bad-focal", f"focal length must be a positive number of pixels, got {focal}")
     x, y = xy[..., 0], xy[..., 1]
     if np.isfinite(xy).all() and np.isfinite(conf).all():
         padding = ~conf.any(1) & ~(x.any(1) | y.any(1))
@@ -92,4 +95,5 @@ def make_detections(video: str, source: str, frame, xy, conf, *, size=None, fps=
         size = None if size is None else size[order]
     return Detections(video=video, source=source, frame=frame, xy=xy, conf=conf,
                       size=None if size is None else np.ascontiguousarray(size),
-                      fps=None if fps is None else float(fps), declared=declared)
+                      fps=None if fps is None else float(fps), declared=declared,
+                      focal=None if focal is None else float(focal))

@@ -51,9 +51,12 @@ def shard_units(units: list[Unit], shard: tuple[int, int]) -> list[Unit]:
 
 
 def _hints(unit: Unit, table: dict[str, VideoMeta]) -> dict[str, VideoMeta]:
-    """The ``--video-info`` entry of a unit's video (JSONL records carry their own size and fps)."""
-    if unit.kind == "jsonl" or not table:
+    """The ``--video-info`` entry of a unit's video; all of them for a JSONL unit, whose videos
+    are known only once it is read (its records' own size, fps and focal come first)."""
+    if not table:
         return {}
+    if unit.kind == "jsonl":
+        return table
     vid = video_id(unit.path)
     return {vid: table[vid]} if vid in table else {}
 
@@ -132,7 +135,8 @@ class _Collector:
                 self.report.reject("no-caption", "clip", 1, frames, example=clip.clip_id)
                 continue
             self.caption_keys_used.add(clip.clip_id if clip.clip_id in self.captions.by_id else clip.video)
-            self.writer.add_clip(clip.clip_id, clip.keypoints, texts, source=clip.source, video=clip.video)
+            self.writer.add_clip(clip.clip_id, clip.keypoints, texts, source=clip.source, video=clip.video,
+                                 focal=clip.focal)
             self.clip_ids.add(clip.clip_id)
             self.videos_kept.add(clip.video)
             self.report.clips += 1

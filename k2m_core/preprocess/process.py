@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, NUM_ROWS
+from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, NUM_ROWS, default_focal, focal_from_fov
 from k2m_core.preprocess.config import PreprocessConfig
 from k2m_core.preprocess.detections import Detections, FormatError
 from k2m_core.preprocess.filters import frame_failures, measure, motion_level
@@ -36,6 +36,7 @@ class Clip:
     video: str
     source: str          # JSON: file, video, track, source frame range, source fps
     keypoints: np.ndarray  # (F, 18, 3) float32 at the stored rate
+    focal: float         # the camera's focal length in pixels of this clip's frame
 
 
 @dataclass
@@ -89,7 +90,9 @@ def _read_video(det: Detections, unit: Unit, cfg: PreprocessConfig, hint: VideoM
 
 def _process_video(det: Detections, unit: Unit, cfg: PreprocessConfig, hint: VideoMeta,
                    result: UnitResult) -> None:
-    """Frame rate and size come from the file, else --video-info, else --fps/--size, else the video."""
+    """Frame rate and size come from the file, else --video-info, else --fps/--size, else the
+    video; the focal length from the file, else --video-info, else --focal/--fov, else
+    `default_focal` of the frame size."""
     report = result.report
     if len(det) == 0:  # nobody in any frame: nothing to size, time or check
         report.videos += 1
@@ -123,10 +126,19 @@ def _process_video(det: Detections, unit: Unit, cfg: PreprocessConfig, hint: Vid
         frames = int(round(unseen * cfg.segment.fps / fps))
         report.reject("no-person", "frame", frames, frames, example=f"{det.video}: {unseen} source frames")
     for run in runs:
-        _process_run(det, run, fps, run.size if run.size is not None else size, moving, cfg, result)
+        run_size = run.size if run.size is not None else size
+        _process_run(det, run, fps, run_size, _focal(det, hint, cfg, run_size), moving, cfg, result)
 
 
-def _process_run(det: Detections, run: PersonRun, fps: float, size, moving, cfg: PreprocessConfig,
+def _focal(det: Detections, hint: VideoMeta, cfg: PreprocessConfig, size) -> float:
+    if det.focal or hint.focal or cfg.inputs.focal:
+        return float(det.focal or hint.focal or cfg.inputs.focal)
+    if cfg.inputs.fov is not None:
+        return focal_from_fov(cfg.inputs.fov, float(size[0]), float(size[1]))
+    return default_focal(float(size[0]), float(size[1]))
+
+
+def _process_run(det: Detections, run: PersonRun, fps: float, size, focal: float, moving, cfg: PreprocessConfig,
                  result: UnitResult) -> None:
     report, seg = result.report, cfg.segment
     width, height = float(size[0]), float(size[1])
@@ -164,7 +176,7 @@ def _process_run(det: Detections, run: PersonRun, fps: float, size, moving, cfg:
                 if keypoints is None:
                     keypoints = _clip_rows(xy, conf, width, height)  # once per run; clips are slices
                 result.clips.append(Clip(f"{det.video}_t{run.track}_{first:06d}", det.video, source,
-                                         keypoints[a:b].copy()))
+                                         keypoints[a:b].copy(), focal))
 
 
 def _clip_rows(xy: np.ndarray, conf: np.ndarray, width: float, height: float) -> np.ndarray:

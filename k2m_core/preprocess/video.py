@@ -3,7 +3,8 @@ camera-movement check of paper A.2.
 
 Formats without a frame size or rate (COCO results, OpenPose, MMPose) can also take them from a
 per-video table (``--video-info FILE``): JSONL objects or CSV rows with ``video`` (or ``id``),
-``width``, ``height`` and optionally ``fps`` — the ``clips.jsonl`` of `k2m data synth` is one.
+``width``, ``height`` and optionally ``fps`` and ``focal`` (the camera's focal length in pixels) —
+the ``clips.jsonl`` of `k2m data synth` is one.
 
 A video matches a keypoint file when it is named after the video id (``<id>.mp4`` etc.) and lies
 in ``--videos DIR`` or beside the keypoint file. Camera movement: the paper looks at pixel change
@@ -51,10 +52,12 @@ class VideoInfo:
 
 @dataclass(frozen=True)
 class VideoMeta:
-    """Frame size and rate of one video from a ``--video-info`` table (None where not given)."""
+    """Frame size, rate and focal length (pixels) of one video from a ``--video-info`` table
+    (None where not given)."""
 
     size: tuple[float, float] | None = None
     fps: float | None = None
+    focal: float | None = None
 
 
 def load_video_table(path: Path) -> dict[str, VideoMeta]:
@@ -80,11 +83,14 @@ def load_video_table(path: Path) -> dict[str, VideoMeta]:
         try:
             size = (float(row["width"]), float(row["height"])) if row.get("width") not in (None, "") else None
             fps = float(row["fps"]) if row.get("fps") not in (None, "") else None
+            focal = float(row["focal"]) if row.get("focal") not in (None, "") else None
         except (KeyError, TypeError, ValueError):
-            raise UserError(f"{path}:{n}: width, height and fps must be numbers") from None
-        if not isinstance(key, str) or not key or (size and min(size) <= 0) or (fps is not None and fps <= 0):
+            raise UserError(f"{path}:{n}: width, height, fps and focal must be numbers") from None
+        if not isinstance(key, str) or not key or (size and not min(size) > 0) or (fps is not None and not fps > 0):
             raise UserError(f"{path}:{n}: needs a video (or id) and positive width/height/fps")
-        table[key] = VideoMeta(size, fps)
+        if focal is not None and not 0 < focal < float("inf"):
+            raise UserError(f"{path}:{n}: focal must be a positive number of pixels, got {row['focal']!r}")
+        table[key] = VideoMeta(size, fps, focal)
     return table
 
 

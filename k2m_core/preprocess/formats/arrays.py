@@ -8,7 +8,9 @@
 - ``scores`` ``(F, K)`` / ``(F, N, K)`` confidences (rtmlib); they take precedence over a third
   channel. With neither, every keypoint present gets confidence 1;
 - ``fps``; frame size as ``width`` and ``height``, ``size`` ``(W, H)`` or ``orig_shape`` ``(H, W)``
-  (ultralytics' name); ``frame_ids`` ``(F,)`` frame numbers when frames were skipped.
+  (ultralytics' name); ``frame_ids`` ``(F,)`` frame numbers when frames were skipped;
+- the camera's focal length in pixels as ``focal`` or from intrinsics ``cam_K`` ``(3, 3)``
+  (mean of fx and fy; the principal point is taken to be the image centre).
 
 A ``.npy`` file holds the ``keypoints`` array alone. K may be 17, 26, 133 (first 17 are COCO),
 25 (BODY_25) or 18 (COCO-18).
@@ -65,6 +67,15 @@ def _frame_size(arrays: dict) -> np.ndarray | None:
     return size
 
 
+def _focal(arrays: dict) -> float | None:
+    if "cam_K" not in arrays:
+        return _scalar(arrays, "focal")
+    matrix = np.asarray(arrays["cam_K"])
+    if matrix.shape != (3, 3) or not np.issubdtype(matrix.dtype, np.number):
+        raise FormatError("malformed", f"'cam_K' must be a 3 × 3 intrinsics matrix, got {matrix.shape}")
+    return float(matrix[0, 0] + matrix[1, 1]) / 2
+
+
 def read_pose_array(path: Path, video: str) -> Detections:
     arrays = _load(path)
     if "keypoints" not in arrays:
@@ -95,19 +106,23 @@ def read_pose_array(path: Path, video: str) -> Detections:
     if len(frame_ids) != frames or not np.issubdtype(frame_ids.dtype, np.integer):
         raise FormatError("malformed", f"'frame_ids' must be {frames} integers")
     return make_detections(video, str(path), np.repeat(frame_ids, people), points[..., :2], conf,
-                           size=_frame_size(arrays), fps=_scalar(arrays, "fps"), declared=frame_ids)
+                           size=_frame_size(arrays), fps=_scalar(arrays, "fps"), declared=frame_ids,
+                           focal=_focal(arrays))
 
 
 def write_pose_npz(path: str | os.PathLike, xy, conf, *, fps: float | None = None, width: float | None = None,
-                   height: float | None = None, frame_ids=None) -> Path:
+                   height: float | None = None, frame_ids=None, focal: float | None = None) -> Path:
     """Write ``xy (F, [N,] 17, 2)``, ``conf (F, [N,] 17)`` as an ``.npz`` (``keypoints (F, N, 17, 2)``
-    and ``scores (F, N, 17)`` float32, rtmlib-style), with optional fps, frame size and frame ids."""
+    and ``scores (F, N, 17)`` float32, rtmlib-style), with optional fps, frame size, frame ids and
+    focal length (pixels)."""
     xy, conf = as_people(xy, conf)
     arrays = {"keypoints": xy.astype(np.float32), "scores": conf.astype(np.float32)}
     if fps is not None:
         arrays["fps"] = np.float64(fps)
     if width is not None and height is not None:
         arrays["width"], arrays["height"] = np.float64(width), np.float64(height)
+    if focal is not None:
+        arrays["focal"] = np.float64(focal)
     if frame_ids is not None:
         arrays["frame_ids"] = np.asarray(frame_ids, dtype=np.int64)
     path = Path(path)

@@ -6,6 +6,8 @@ Each line is a JSON object::
      "fps": 30,                       # frame rate of the keypoints
      "width": 1920, "height": 1080,   # frame size in pixels
      "start_frame": 0,                # optional: number of the first frame (default 0)
+     "focal": 1500,                   # optional: the camera's focal length in pixels
+                                      #   (principal point at the image centre)
      "keypoints": [                   # one entry per frame:
         [[x, y, c], ... 17 ...],      #   COCO-17 order, pixels, confidence in [0, 1]
         null,                         #   or null where no person is seen
@@ -77,7 +79,10 @@ def _record(path: Path, line: bytes) -> Detections:
     if not isinstance(video, str) or not video.strip():
         raise FormatError("malformed", "'video' must be a non-empty string")
     numbers = [data[k] for k in ("fps", "width", "height")]
-    start = data.get("start_frame", 0)
+    start, focal = data.get("start_frame", 0), data.get("focal")
+    if focal is not None and not (isinstance(focal, (int, float)) and not isinstance(focal, bool)
+                                  and 0 < focal < float("inf")):
+        raise FormatError("malformed", f"{video}: 'focal' must be a positive number of pixels")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers) \
             or not isinstance(start, int) or isinstance(start, bool):
         raise FormatError("malformed", f"{video}: fps, width, height must be numbers and start_frame an integer")
@@ -96,7 +101,7 @@ def _record(path: Path, line: bytes) -> Detections:
     try:
         return make_detections(video, f"{path}#{video}", start + np.asarray(present, dtype=np.int64),
                                values[..., :2], values[..., 2], size=(width, height), fps=fps,
-                               declared=start + np.arange(len(frames)))
+                               declared=start + np.arange(len(frames)), focal=focal)
     except FormatError as exc:
         raise FormatError(exc.reason, f"{video}: {exc}") from None
 
@@ -104,7 +109,7 @@ def _record(path: Path, line: bytes) -> Detections:
 def write_k2m_jsonl(path: str | os.PathLike, records: Iterable[Mapping]) -> Path:
     """Write records to a k2m JSONL file. Each record is a mapping with ``video`` (str),
     ``xy (F, 17, 2)``, ``conf (F, 17)``, ``fps``, ``width``, ``height`` and optionally
-    ``start_frame``; frames whose confidences are all 0 are written as null."""
+    ``start_frame`` and ``focal`` (pixels); frames whose confidences are all 0 are written as null."""
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for record in records:
@@ -117,5 +122,7 @@ def write_k2m_jsonl(path: str | os.PathLike, records: Iterable[Mapping]) -> Path
             line = {"video": str(record["video"]), "fps": float(record["fps"]), "width": float(record["width"]),
                     "height": float(record["height"]), "start_frame": int(record.get("start_frame", 0)),
                     "keypoints": frames}
+            if record.get("focal") is not None:
+                line["focal"] = float(record["focal"])
             handle.write(json.dumps(line) + "\n")
     return path
