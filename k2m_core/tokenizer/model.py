@@ -43,8 +43,8 @@ from k2m_core.tokenizer.dstformer import DSTformer
 from k2m_core.tokenizer.framing import CANONICAL_FOCAL, CANONICAL_SIZE, Framing, canonical_framing, reframe
 from k2m_core.tokenizer.pose_limits import load_pose_limits
 from k2m_core.tokenizer.quantizer import ResidualVQ
-from k2m_core.tokenizer.views import (PRIOR_JOINTS, PosePrior, clip_pivot, normalise_pose, prior_losses,
-                                      random_rotations, rotate_about)
+from k2m_core.tokenizer.views import (PRIOR_JOINTS, PosePrior, clip_pivot, cycle_3d_loss, normalise_pose,
+                                      prior_losses, random_rotations, rotate_about, turned_back, view_clip)
 
 NUM_SMPL_JOINTS = 24
 NUM_BETAS = 10
@@ -405,13 +405,9 @@ class MotionVQAdapter(nn.Module):
         frames = joints.shape[1]
         with _float32(joints.device):
             turned_joints = rotate_about(joints, rotation, pivot)
-            centred = Camera(camera.focal, None)  # the random view is filmed by a camera centred on the frame
-            px, front = centred.project(rotate_about(keypoints3d, rotation, pivot), width, height)
-            seen = (front & valid[..., None]).to(px.dtype)
-            size = torch.stack([width, height, torch.ones_like(width)], dim=-1)[:, None, None]
-            clip = torch.cat([torch.cat([px * seen[..., None], seen[..., None]], dim=-1),
-                              size.expand(-1, frames, 1, 3) * valid[..., None, None]], dim=2)
-        clip, _, again_camera = self._to_working_frame(clip, valid, centred.focal)
+            # the random view is filmed by a camera of the same focal length, centred on the frame
+            clip = view_clip(rotate_about(keypoints3d, rotation, pivot), valid, camera.focal, width, height)
+        clip, _, again_camera = self._to_working_frame(clip, valid, camera.focal)
         padded, frame_mask = self._pad(clip, valid)
         again_width, again_height = self.frame_size(clip, valid)
         latent, token_mask = self._encode_latent(padded, frame_mask, again_width, again_height)
@@ -421,11 +417,8 @@ class MotionVQAdapter(nn.Module):
                                                         again_camera)
         with _float32(latent.device):
             again_joints, again_keypoints = again.joints[:, :frames], again_keypoints[:, :frames]
-            root = again_joints[:, :, :1]
-            relative = (again_joints - root) - (turned_joints - turned_joints[:, :, :1])
-            kept = valid.to(relative.dtype)
-            cycle = (relative.norm(dim=-1).mean(-1) * kept).sum() / kept.sum().clamp_min(1.0)
-            back = rotate_about(again_keypoints - root + turned_joints[:, :, :1], rotation.transpose(-1, -2), pivot)
+            cycle = cycle_3d_loss(again_joints, turned_joints, valid)
+            back = turned_back(again_keypoints, again_joints[:, :, 0], turned_joints[:, :, 0], rotation, pivot)
             back_px, back_front = camera.project(back, width, height)
             true, counted = self._targets(keypoints, valid, width, height)
             cycle_2d = losses.reconstruction_loss(losses.to_reference_pixels(back_px, width, height), true,

@@ -93,3 +93,37 @@ def prior_losses(prior: PosePrior, real: Tensor, fake: Tensor) -> tuple[Tensor, 
     discriminator = (prior(real) - 1).pow(2).mean() + prior(fake.detach()).pow(2).mean()
     tokenizer = (prior.frozen(fake) - 1).pow(2).mean()
     return discriminator, tokenizer
+
+
+def view_clip(points: Tensor, valid: Tensor, focal: Tensor, width: Tensor, height: Tensor) -> Tensor:
+    """Dataset-style rows of a body seen by a camera centred on a ``width × height`` frame:
+    ``points (B, F, 17, 3)`` camera-frame keypoints, ``valid (B, F)``, ``focal``, ``width``,
+    ``height`` ``(B,)`` → ``(B, F, 18, 3)``: pixels with confidence 1 where in front of the camera
+    (else 0), row 17 = (W, H, 1); padded frames all zero."""
+    frames = points.shape[1]
+    scale = focal[:, None, None]
+    depth = points[..., 2].clamp_min(1e-6)
+    front = (points[..., 2] > 0) & valid[..., None]
+    px = torch.stack([scale * points[..., 0] / depth + width[:, None, None] / 2,
+                      scale * points[..., 1] / depth + height[:, None, None] / 2], dim=-1)
+    seen = front.to(px.dtype)
+    size = torch.stack([width, height, torch.ones_like(width)], dim=-1)[:, None, None]
+    return torch.cat([torch.cat([px * seen[..., None], seen[..., None]], dim=-1),
+                      size.expand(-1, frames, 1, 3) * valid[..., None, None].to(px.dtype)], dim=2)
+
+
+def cycle_3d_loss(again_joints: Tensor, turned_joints: Tensor, valid: Tensor) -> Tensor:
+    """Mean distance (metres) between the re-lifted and the turned body's root-relative joints
+    ``(B, F, 24, 3)`` each, over valid frames ``(B, F)``. Gradients reach ``again_joints``."""
+    relative = (again_joints - again_joints[:, :, :1]) - (turned_joints - turned_joints[:, :, :1]).detach()
+    kept = valid.to(relative.dtype)
+    return (relative.norm(dim=-1).mean(-1) * kept).sum() / kept.sum().clamp_min(1.0)
+
+
+def turned_back(again_keypoints: Tensor, again_root: Tensor, turned_root: Tensor, rotation: Tensor,
+                pivot: Tensor) -> Tensor:
+    """The re-lifted keypoints ``(B, F, 17, 3)`` moved onto the turned body's root ``(B, F, 3)``
+    (the re-lift's own root ``(B, F, 3)`` is where its camera put it) and turned back by the
+    inverse of ``rotation (B, 3, 3)`` about ``pivot (B, 3)``: where the clip's own camera sees them."""
+    placed = again_keypoints - again_root[:, :, None] + turned_root[:, :, None]
+    return rotate_about(placed, rotation.transpose(-1, -2), pivot)
