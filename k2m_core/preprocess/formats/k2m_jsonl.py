@@ -11,7 +11,10 @@ Each line is a JSON object::
      "keypoints": [                   # one entry per frame:
         [[x, y, c], ... 17 ...],      #   COCO-17 order, pixels, confidence in [0, 1]
         null,                         #   or null where no person is seen
-        ...]}
+        ...],
+     "boxes": [[x0, y0, x1, y1], null, ...],  # optional: the person's box per frame
+     "person_ids": [3, null, ...],    # optional: a stable person id per frame, from a tracker
+     "estimator": "...", "source": "walk_0001.mp4"}  # optional: what made it, from which video
 
 Blank lines are ignored. Because every line stands alone, a big file is processed in parallel
 by byte ranges (`plan_chunks`), and a broken line rejects only its own record.
@@ -109,7 +112,9 @@ def _record(path: Path, line: bytes) -> Detections:
 def write_k2m_jsonl(path: str | os.PathLike, records: Iterable[Mapping]) -> Path:
     """Write records to a k2m JSONL file. Each record is a mapping with ``video`` (str),
     ``xy (F, 17, 2)``, ``conf (F, 17)``, ``fps``, ``width``, ``height`` and optionally
-    ``start_frame`` and ``focal`` (pixels); frames whose confidences are all 0 are written as null."""
+    ``start_frame`` and ``focal`` (pixels); frames whose confidences are all 0 are written as null.
+    The optional ``boxes (F, 4)`` (NaN rows: none), ``person_ids (F,)`` (negative: none),
+    ``estimator`` and ``source`` are written when not None; a null frame has a null box and id."""
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for record in records:
@@ -122,7 +127,20 @@ def write_k2m_jsonl(path: str | os.PathLike, records: Iterable[Mapping]) -> Path
             line = {"video": str(record["video"]), "fps": float(record["fps"]), "width": float(record["width"]),
                     "height": float(record["height"]), "start_frame": int(record.get("start_frame", 0)),
                     "keypoints": frames}
-            if record.get("focal") is not None:
-                line["focal"] = float(record["focal"])
+            line.update(_optional(record, [f is not None for f in frames]))
             handle.write(json.dumps(line) + "\n")
     return path
+
+
+def _optional(record: Mapping, present: list[bool]) -> dict:
+    out = {}
+    if record.get("focal") is not None:
+        out["focal"] = float(record["focal"])
+    if record.get("boxes") is not None:
+        boxes = np.asarray(record["boxes"], dtype=np.float64).reshape(len(present), 4)
+        out["boxes"] = [b if p and np.isfinite(b).all() else None for b, p in zip(boxes.tolist(), present)]
+    if record.get("person_ids") is not None:
+        ids = np.asarray(record["person_ids"], dtype=np.int64).reshape(len(present))
+        out["person_ids"] = [i if p and i >= 0 else None for i, p in zip(ids.tolist(), present)]
+    out.update({key: str(record[key]) for key in ("estimator", "source") if record.get(key) is not None})
+    return out
