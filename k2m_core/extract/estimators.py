@@ -172,6 +172,8 @@ class MediaPipePose:
             self._pose = mp.solutions.pose.Pose(static_image_mode=not video, model_complexity=1,
                                                 smooth_landmarks=video, enable_segmentation=False,
                                                 min_detection_confidence=0.5, min_tracking_confidence=0.5)
+            # its calculators open (and log) on graph threads after the constructor returns
+            self._pose._graph.wait_until_idle()
         self.name = f"mediapipe {mp.__version__} BlazePose full"
         self._started = False
 
