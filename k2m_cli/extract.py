@@ -79,9 +79,11 @@ def extract(
     ], quiet)
     for r in by["unreadable"]:
         typer.echo(f"skipped {r.video}: {r.message}", err=True)
+    folders = {r.video.parent for r in results}
+    videos = str(folders.pop()) if len(folders) == 1 else "VIDEO_DIR"
     typer.echo(f"{out}: {len(by['done'])} extracted, {len(by['skipped'])} already there, "
                f"{len(by['unreadable'])} unreadable; next: k2m preprocess {out} --captions FILE --out DATA.h5 "
-               "--videos VIDEO_DIR")
+               f"--videos {videos}")
 
 
 class _Bars:

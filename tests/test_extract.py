@@ -202,6 +202,8 @@ def test_model_backends_say_where_to_get_weights_and_refuse_pickles(tmp_path):
     model.write_bytes(b"onnx")
     with pytest.raises(UserError, match="top-down and needs the person boxes"):
         ExtractConfig(estimator=EstimatorSpec("rtmlib", model)).check()
+    with pytest.raises(UserError, match="--fast rtmlib: the fast pass must find the people itself"):
+        ExtractConfig(estimator=EstimatorSpec(), fast=EstimatorSpec("rtmlib", model, option="--fast")).check()
 
 
 @pytest.mark.parametrize("name,module", [("ultralytics", "ultralytics"), ("rtmlib", "rtmlib")])
@@ -236,6 +238,47 @@ def test_ultralytics_results_become_people():
     assert from_ultralytics(result).ids is None
     result.boxes = _Boxes(torch.zeros(0, 4), None)
     assert len(from_ultralytics(result)) == 0
+
+
+def _tiny_rtmpose(path: Path) -> None:
+    """A 192×256 RTMPose-shaped ONNX model (SimCC outputs, split ratio 2) whose keypoint k is at
+    input x = 10 k + 6, y = 128 with scores 0.9 (x) and 0.8 (y), whatever the image."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    width, height = 192, 256
+    px, py = np.zeros((1, 17, 2 * width), np.float32), np.zeros((1, 17, 2 * height), np.float32)
+    px[0, np.arange(17), 2 * (10 * np.arange(17) + 6)] = 0.9
+    py[0, :, 2 * 128] = 0.8
+    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], keepdims=0),
+             helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+             helper.make_node("Add", ["px", "nothing"], ["simcc_x"]),
+             helper.make_node("Add", ["py", "nothing"], ["simcc_y"])]
+    graph = helper.make_graph(
+        nodes, "tiny_rtmpose", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, height, width])],
+        [helper.make_tensor_value_info("simcc_x", TensorProto.FLOAT, [1, 17, 2 * width]),
+         helper.make_tensor_value_info("simcc_y", TensorProto.FLOAT, [1, 17, 2 * height])],
+        [numpy_helper.from_array(px, "px"), numpy_helper.from_array(py, "py"),
+         numpy_helper.from_array(np.zeros((), np.float32), "zero")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    save(model, str(path))
+
+
+def test_rtmlib_backend_runs_a_real_onnx_model_in_the_hint_box(tmp_path):
+    """The real rtmlib path (onnxruntime, rtmlib's crop and SimCC decoding) on a model built here.
+    Needs rtmlib, onnxruntime and onnx, which k2m does not install (rtmlib pins opencv-python, which
+    clashes with mediapipe's opencv-contrib-python): skipped where they are missing."""
+    for module in ("rtmlib", "onnxruntime", "onnx"):
+        pytest.importorskip(module)
+    _tiny_rtmpose(tmp_path / "tiny.onnx")
+    estimator = EstimatorSpec("rtmlib", tmp_path / "tiny.onnx").open()
+    people = estimator(np.zeros((480, 640, 3), np.uint8), hint=np.array([100, 50, 292, 306.0]))
+    # the 192×256 box, padded by 1.25 to 240×320 around its centre (196, 178), is the model's input
+    np.testing.assert_allclose(people.xy[0, :, 0], (10 * np.arange(17) + 6) * 240 / 192 + 196 - 120, atol=1e-3)
+    np.testing.assert_allclose(people.xy[0, :, 1], 178, atol=1e-3)
+    np.testing.assert_allclose(people.conf, 0.85, atol=1e-6)  # rtmlib: the mean of the x and y maxima
+    np.testing.assert_allclose(people.boxes, [[100, 50, 292, 306]])
+    assert estimator.name == "rtmlib RTMPose tiny.onnx"
 
 
 # ---- the pipeline with fake backends behind the same interface ----------------------------------------
@@ -354,3 +397,19 @@ def test_from_video_example_runs_as_written(tmp_path):
     bvh = list((tmp_path / "w" / "motion").glob("*.bvh"))
     assert len(bvh) == 1 and "Frames: 5" in bvh[0].read_text()
     assert (tmp_path / "w" / f"{POSETRACK.stem}.side.mp4").stat().st_size > 1000
+
+
+def test_two_pass_with_nothing_worth_keeping_writes_null_frames_without_re_extracting(
+        flat_video, fakes, tmp_path, monkeypatch):
+    class Small(FakeTracker):  # people 20 px tall in a 120 px frame: preprocess's small-person filter
+        def __call__(self, frame, hint=None):
+            people = super().__call__(frame, hint)
+            return People(people.xy[:1], people.conf[:1], people.boxes[:1], people.ids[:1]) if len(people) else people
+
+    monkeypatch.setitem(estimators.OPENERS, "ultralytics", lambda spec, video: Small())
+    cfg = ExtractConfig(estimator=EstimatorSpec("rtmlib", fakes),
+                        fast=EstimatorSpec("ultralytics", fakes, option="--fast"))
+    [result] = run_extract([flat_video], tmp_path / "out", cfg)
+    assert (result.status, result.frames, result.with_person) == ("done", 150, 0)
+    assert FakeAccurate.calls == []
+    assert set(map(str, read_record(tmp_path / "out" / "walk.jsonl")["keypoints"])) == {"None"}

@@ -21,6 +21,8 @@ Libraries are imported when a backend is opened, never at module import.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 import warnings
@@ -50,7 +52,7 @@ WEIGHTS_HELP = {
 }
 INSTALL_HELP = {
     "mediapipe": f"pip install 'k2m[video]' (mediapipe=={MEDIAPIPE_PIN})",
-    "ultralytics": "pip install ultralytics onnxruntime",
+    "ultralytics": "pip install ultralytics onnxruntime lap",
     "rtmlib": "pip install rtmlib onnxruntime",
 }
 
@@ -234,7 +236,11 @@ class UltralyticsPose:
         # Never let ultralytics install packages or reach its hub at run time.
         os.environ.setdefault("YOLO_AUTOINSTALL", "false")
         os.environ.setdefault("YOLO_OFFLINE", "true")
+        os.environ.setdefault("YOLO_VERBOSE", "false")
         ultralytics = _import("ultralytics", "ultralytics")
+        _import("onnxruntime", "ultralytics")
+        if video:
+            _import("lap", "ultralytics")  # ByteTrack's assignment solver
         self._model = ultralytics.YOLO(str(weights), task="pose")
         self.tracks = video
         self.name = f"ultralytics {ultralytics.__version__} {weights.name}"
@@ -266,10 +272,11 @@ class RTMLibPose:
             raise UserError(f"{weights}: the model gives {outputs[0].shape[1]} keypoints; k2m needs a COCO-17 "
                             "body model (RTMPose / ViTPose body, not wholebody or hand)")
         del session
-        self._pose = kind(str(weights), model_input_size=(int(width), int(height)), backend="onnxruntime",
-                          device="cpu")
-        self._det = None if det_weights is None else rtmlib.YOLOX(str(det_weights), backend="onnxruntime",
-                                                                  device="cpu")
+        with contextlib.redirect_stdout(io.StringIO()):  # rtmlib prints each model it loads
+            self._pose = kind(str(weights), model_input_size=(int(width), int(height)), backend="onnxruntime",
+                              device="cpu")
+            self._det = None if det_weights is None else rtmlib.YOLOX(str(det_weights), backend="onnxruntime",
+                                                                      device="cpu")
         self.name = f"rtmlib {kind.__name__} {weights.name}"
 
     def __call__(self, frame: np.ndarray, hint: np.ndarray | None = None) -> People:

@@ -17,8 +17,11 @@ output is skipped unless ``force``.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -60,9 +63,11 @@ class ExtractConfig:
         self.estimator.check()
         if self.fast is not None:
             self.fast.check()
-            if self.fast == EstimatorSpec(self.estimator.name, self.estimator.weights, self.estimator.det_weights,
-                                          self.fast.option):
+            if (self.fast.name, self.fast.weights) == (self.estimator.name, self.estimator.weights):
                 raise UserError("--two-pass needs two different backends: --fast and --estimator are the same")
+            if self.fast.name == "rtmlib":
+                raise UserError("--fast rtmlib: the fast pass must find the people itself; use mediapipe or "
+                                "ultralytics")
         elif self.estimator.name == "rtmlib" and self.estimator.det_weights is None:
             raise UserError("--estimator rtmlib is top-down and needs the person boxes: give --det-weights "
                             "DET.onnx (a YOLOX or RTMDet person detector) or use --two-pass")
@@ -230,7 +235,7 @@ def worth_keeping(track: Track, height: float, fps: float, moving: np.ndarray | 
     least ``segment.min_seconds`` and are not stationary."""
     n = len(track.xy)
     if moving is not None:
-        moving = np.resize(np.r_[moving, np.zeros(max(0, n - len(moving)), bool)], n)
+        moving = np.r_[moving, np.zeros(n, bool)][:n]  # the edge check may decode a frame more or less
     m = measure(track.xy, track.conf, filters.min_conf)
     bad = ~track.present
     for mask in frame_failures(m, height, fps, moving, filters).values():
@@ -255,7 +260,7 @@ def extract_video(job: Job, cfg: ExtractConfig, on_event: OnEvent | None = None)
         if not (math.isfinite(fps) and fps > 0):
             raise Unreadable(f"no frame rate ({meta['fps']})")
         emit(name, "total", frame_estimate(meta))
-        advance = lambda n: emit(name, "frames", n)  # noqa: E731
+        advance = functools.partial(emit, name, "frames")
         if cfg.fast is None:
             with _opened(cfg.estimator) as estimator:
                 track = track_video(frames, estimator, advance)
@@ -271,7 +276,8 @@ def extract_video(job: Job, cfg: ExtractConfig, on_event: OnEvent | None = None)
                 raise Unreadable(ffmpeg_reason(exc)) from None
             keep = worth_keeping(first, height, fps, moving, f, cfg.segment)
             emit(name, "total", len(first.xy) + int(keep.sum()))
-            _, frames = decode(job.video)
+            # decode again only when there is something to re-extract
+            frames = decode(job.video)[1] if keep.any() else itertools.repeat(None, len(keep))
             with _opened(cfg.estimator) as accurate:
                 track = track_video(frames, accurate, advance, keep=keep, hints=first.boxes)
                 label, tracks = f"{accurate.name} (two-pass after {fast_name})", accurate.tracks
@@ -279,7 +285,7 @@ def extract_video(job: Job, cfg: ExtractConfig, on_event: OnEvent | None = None)
                 track.ids, tracks = np.where(track.present, first.ids, -1), True
     except Unreadable as exc:
         return VideoResult(job.video, job.out, "unreadable", message=f"ffmpeg cannot read it: {exc}")
-    present = track.present
+    present = track.present & (track.conf > 0).any(1)
     # 0.01 px and 1e-4 of confidence are far below any estimator's error, and keep the file short.
     record = {"video": job.video.stem, "xy": track.xy.round(2), "conf": track.conf.round(4),
               "fps": fps, "width": width, "height": height, "boxes": track.boxes.round(2),
@@ -289,18 +295,14 @@ def extract_video(job: Job, cfg: ExtractConfig, on_event: OnEvent | None = None)
     return VideoResult(job.video, job.out, "done", len(track.xy), int(present.sum()), time.perf_counter() - start)
 
 
-class _opened:
-    """``with _opened(spec) as estimator``: open a backend for one video, close it after."""
-
-    def __init__(self, spec: EstimatorSpec) -> None:
-        self.spec = spec
-
-    def __enter__(self) -> Estimator:
-        self.estimator = self.spec.open(video=True)
-        return self.estimator
-
-    def __exit__(self, *exc) -> None:
-        self.estimator.close()
+@contextmanager
+def _opened(spec: EstimatorSpec) -> Iterator[Estimator]:
+    """A backend opened for one video, closed after it."""
+    estimator = spec.open(video=True)
+    try:
+        yield estimator
+    finally:
+        estimator.close()
 
 
 def probe(video: Path) -> str | None:
