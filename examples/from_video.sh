@@ -7,8 +7,8 @@
 # 3. `k2m lift` turns the video's keypoints into 3D through k2m-mini's motion tokenizer, one output
 #    frame per video frame (.npz, .bvh and a preview .mp4);
 # 4. `k2m render` draws the lifted motion from the side, where depth shows.
-# FOV_DEGREES is the camera's horizontal field of view when you know it (a phone's main camera is
-# about 65); it gives the focal length the lifting uses.
+# FOV_DEGREES is the camera's field of view across the frame's long side when you know it (a phone's
+# main camera: about 65); extract stores the focal length it gives, and lift projects with it.
 set -euo pipefail
 video="${1:?usage: bash examples/from_video.sh VIDEO [WORK_DIR] [FOV_DEGREES]}"
 work="${2:-from-video}"
@@ -24,10 +24,7 @@ if ! k2m preprocess "$work/keypoints" --captions "$work/captions.jsonl" --videos
          "lifting the whole video anyway" >&2
 fi
 
-focal="$(python -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["focal"])' \
-         "$work/keypoints/$name.jsonl")"
-k2m lift "$work/keypoints/$name.jsonl" --tokenizer k2m-mini --focal "$focal" --out "$work/motion" \
-    --format npz,bvh,mp4
+k2m lift "$work/keypoints/$name.jsonl" --tokenizer k2m-mini --out "$work/motion" --format npz,bvh,mp4 --force
 motions=("$work"/motion/*.npz)
 k2m render "${motions[0]}" --azimuth 90 --out "$work/$name.side.mp4" --force
 echo "motion: $work/motion/ (.npz, .bvh, front preview .mp4); side view: $work/$name.side.mp4"
