@@ -159,8 +159,9 @@ def test_workers_extract_a_folder_like_one_process(k2m, tmp_path):
     two = k2m("-q", "extract", videos, "--out", tmp_path / "two", "--workers", "2")
     one = k2m("-q", "extract", videos / STREET.name, "--out", tmp_path / "one")
     assert two.code == 0 and one.code == 0, two.err + one.err
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(f"{v.stem}.jsonl" for v in (POSETRACK, STREET))
-    assert read_record(tmp_path / "two" / f"{STREET.stem}.jsonl") == read_record(tmp_path / "one" / f"{STREET.stem}.jsonl")
+    name = f"{STREET.stem}.jsonl"
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted([f"{POSETRACK.stem}.jsonl", name])
+    assert read_record(tmp_path / "two" / name) == read_record(tmp_path / "one" / name)
 
 
 def test_input_and_option_errors(k2m, tmp_path):
@@ -188,10 +189,12 @@ def test_input_and_option_errors(k2m, tmp_path):
 # ---- ultralytics / rtmlib: real loading paths up to the library, errors ------------------------------
 
 def test_model_backends_say_where_to_get_weights_and_refuse_pickles(tmp_path):
-    with pytest.raises(UserError, match=r"--estimator ultralytics needs model weights: give --weights PATH.*yolo export"):
+    with pytest.raises(UserError, match=r"--estimator ultralytics needs model weights: give --weights PATH.*yolo expo"):
         EstimatorSpec("ultralytics").check()
     with pytest.raises(UserError, match=r"--estimator rtmlib needs model weights.*RTMPose"):
         EstimatorSpec("rtmlib").check()
+    with pytest.raises(UserError, match=r"--fast ultralytics needs model weights: give --fast-weights PATH"):
+        EstimatorSpec("ultralytics", option="--fast").check()
     pickle = tmp_path / "yolo11n-pose.pt"
     pickle.write_bytes(b"\x80\x04")
     with pytest.raises(UserError, match=r"Python pickles.*yolo export model=.*yolo11n-pose.pt format=onnx"):
@@ -279,6 +282,9 @@ def test_rtmlib_backend_runs_a_real_onnx_model_in_the_hint_box(tmp_path):
     np.testing.assert_allclose(people.conf, 0.85, atol=1e-6)  # rtmlib: the mean of the x and y maxima
     np.testing.assert_allclose(people.boxes, [[100, 50, 292, 306]])
     assert estimator.name == "rtmlib RTMPose tiny.onnx"
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    with pytest.raises(UserError, match=r"broken.onnx: rtmlib cannot load this model \("):
+        EstimatorSpec("rtmlib", tmp_path / "broken.onnx").open()
 
 
 # ---- the pipeline with fake backends behind the same interface ----------------------------------------

@@ -104,7 +104,8 @@ class EstimatorSpec:
                                 "--weights and --det-weights are for ultralytics and rtmlib")
             return
         if self.weights is None:
-            raise UserError(f"{self.option} {self.name} needs model weights: give --weights PATH, "
+            weights = "--fast-weights" if self.option == "--fast" else "--weights"
+            raise UserError(f"{self.option} {self.name} needs model weights: give {weights} PATH, "
                             f"{WEIGHTS_HELP[self.name]}")
         for path in (self.weights, self.det_weights):
             if path is None:
