@@ -342,3 +342,15 @@ def test_uncaptioned_mocap_merges_with_a_synthetic_corpus(clean_dataset, synth_c
     i = merged.index_of(clean_dataset.ids[0])
     np.testing.assert_array_equal(merged.ground_truth("joints", i), clean_dataset.ground_truth("joints", 0))
     assert merged.focals[i] == clean_dataset.focals[0]
+
+
+def test_captions_by_file_stem(capsys, tmp_path):
+    from test_preprocess_support import cli
+
+    (tmp_path / "caps.csv").write_text("video,caption\ncmu_131_01,a man starts walking and stops\n")
+    code, _, stderr = cli(capsys, "data", "from-mocap", CMU[0], AIST, "--captions", tmp_path / "caps.csv",
+                          "--out", tmp_path / "d.h5")
+    assert code == 0, stderr
+    ds = Dataset(tmp_path / "d.h5")
+    assert {ds.videos[i]: tuple(ds.captions(i)) for i in range(len(ds))} == {
+        "cmu_131_01": ("a man starts walking and stops",), "aistpp_gBR_sBM_cAll_d04_mBR0_ch01": ()}

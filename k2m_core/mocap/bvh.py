@@ -133,15 +133,18 @@ def read_bvh(path: str | Path, unit: str | None = None) -> BvhMotion:
     if not frame_time > 0:
         raise FormatError("bad-fps", f"Frame Time is {frame_time}; expected a positive number of seconds")
     width = sum(len(j.channels) for j in joints)
+    rows = lines[2:]
+    if not rows:
+        raise FormatError("empty", "the motion has no frames")
     try:
-        data = np.array([[float(v) for v in line.split()] for line in lines[2:]], dtype=np.float64)
+        data = np.array(" ".join(rows).split(), dtype=np.float64)
     except ValueError:
         raise FormatError("malformed", "a frame of the MOTION section holds something that is not a number") from None
-    if len(data) == 0:
-        raise FormatError("empty", "the motion has no frames")
-    if data.ndim != 2 or data.shape[1] != width:
-        raise FormatError("malformed", f"frames have {data.shape[1] if data.ndim == 2 else 'ragged'} values, "
-                          f"the hierarchy declares {width}")
+    counts = {len(rows[0].split()), len(rows[-1].split())}
+    if data.size != len(rows) * width or counts != {width}:
+        raise FormatError("malformed", f"{data.size} values in {len(rows)} frames, the hierarchy declares {width} "
+                          "per frame (truncated file?)")
+    data = data.reshape(len(rows), width)
     if not np.isfinite(data).all():
         raise FormatError("non-finite", "NaN or inf in the MOTION section")
     positions, rotations = _pose(joints, data)
