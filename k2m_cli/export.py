@@ -11,14 +11,15 @@ from k2m_core.errors import UserError
 
 
 def export(
-    files: List[Path] = typer.Argument(..., help="Motions: .npz (k2m or AMASS, SMPL or SMPL+H) or .bvh (SMPL joints)."),
+    files: List[Path] = typer.Argument(..., help="Motions: .npz (k2m or AMASS, SMPL or SMPL+H), .bvh (SMPL joints) or .pkl (AIST++)."),
     to: str = typer.Option(..., "--to", help="bvh | npz."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the converted files (default: beside each input)."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Resample to this frame rate (default: keep the file's)."),
     body_model: Optional[str] = typer.Option(None, "--body-model", help="skeleton (default), smpl, or a SMPL model file/folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ) -> None:
-    """Convert motions: AMASS-style .npz (z-up) ↔ BVH (y-up, centimetres, SMPL joint names, ZYX).
+    """Convert motions: AMASS-style .npz (z-up) ↔ BVH (y-up, centimetres, SMPL joint names, ZYX);
+    AIST++ .pkl files are read too (only NumPy arrays are accepted from them, no pickled code).
 
     BVH rotations are SMPL's own, converted exactly (no IK); --fps resamples with slerp. BVH
     stores no body shape: a .npz made from a BVH gets zero betas.
@@ -36,7 +37,7 @@ def export(
         if not source.is_file():
             raise UserError(f"{source}: no such file")
         if source.suffix.lower() not in MOTION_SUFFIXES:
-            raise UserError(f"{source}: unknown motion format {source.suffix!r}; give .npz or .bvh files")
+            raise UserError(f"{source}: unknown motion format {source.suffix!r}; give .npz, .bvh or .pkl files")
         if source.suffix.lower() == f".{to}" and fps is None:
             raise UserError(f"{source} is already {to}; pass --fps to resample it")
         if target.exists() and not force:

@@ -53,12 +53,14 @@ def main(
 
 
 def _register_commands() -> None:
-    from k2m_cli import data, demo, evaluate, export, extract, gen, lift, plot, preprocess, render, synth, t2m, train
+    from k2m_cli import (data, demo, evaluate, export, extract, from_mocap, gen, lift, plot, preprocess, render, synth,
+                         t2m, train)
 
     app.command("gen")(gen.gen)
     app.command("extract")(extract.extract)
     app.command("preprocess")(preprocess.preprocess)
     data.app.command("synth")(synth.synth)
+    data.app.command("from-mocap")(from_mocap.from_mocap)
     data.app.command("encode-text")(t2m.encode_text)
     data.app.command("tokenize")(t2m.tokenize)
     app.add_typer(data.app, name="data")

@@ -10,7 +10,8 @@ Layout::
     clip_focal       (N,) float32       focal length of the clip's camera in pixels of its own frame
                                         (principal point at the image centre); files without it were
                                         made for the paper's f = 5000 px and read as that
-    caption_offsets  (N+1,) int64       captions of clip i = captions[co[i]:co[i+1]]
+    caption_offsets  (N+1,) int64       captions of clip i = captions[co[i]:co[i+1]] (none for motion
+                                        that came without text, e.g. mocap for the tokenizer)
     captions         (C,) str
     splits/{train,val,test}  int64 clip indices
     text_features/<encoder>  (C, D) float16       optional cache
@@ -131,8 +132,8 @@ class DatasetWriter:
             raise UserError(f"clip {clip_id}: focal length {focal!r} px must be a positive number")
         validate_clip(keypoints, f"clip {clip_id}")
         captions = [c.strip() for c in captions]
-        if not captions or not all(captions):
-            raise UserError(f"clip {clip_id}: needs at least one non-empty caption")
+        if not all(captions):
+            raise UserError(f"clip {clip_id}: captions must not be empty")
         start, count = self._offsets[-1], len(keypoints)
         gt_frames = {name: np.asarray(v, dtype=np.float32) for name, v in (gt_frames or {}).items()}
         if start == 0:
@@ -267,6 +268,11 @@ class Dataset:
 
     def captions(self, i: int) -> list[str]:
         return self.all_captions[self.caption_offsets[i]:self.caption_offsets[i + 1]]
+
+    def captioned(self, clips: np.ndarray) -> np.ndarray:
+        """The clips of ``clips`` that have at least one caption (what text-to-motion can use)."""
+        clips = np.asarray(clips, dtype=np.int64)
+        return clips[np.diff(self.caption_offsets)[clips] > 0]
 
     def ground_truth(self, name: str, i: int) -> np.ndarray:
         """Per-frame (``(F, ...)``) or per-clip truth of clip ``i``."""

@@ -399,9 +399,11 @@ def train_evaluator(config: EvaluatorRunConfig, out: Path, *, resume: bool = Fal
     dataset = Dataset(config.data)
     try:
         config = prepare(config, dataset)
-        train_clips = dataset.splits["train"]
-        held_out = dataset.splits["val"] if len(dataset.splits["val"]) else train_clips
-        held_out = held_out[:config.eval_clips]
+        train_clips = dataset.captioned(dataset.splits["train"])
+        if not len(train_clips):
+            raise UserError(f"{dataset.path}: no clip of the train split has a caption; the evaluator needs them")
+        held_out = dataset.captioned(dataset.splits["val"])
+        held_out = (held_out if len(held_out) else train_clips)[:config.eval_clips]
         features = all_clip_features(dataset, np.union1d(train_clips, held_out), config.conf_threshold)
         index = word_index(config.vocab)
         captions = {c: [encode_caption(t, index) for t in dataset.captions(c)] for c in features}

@@ -60,6 +60,6 @@ def dataset_motions(dataset_path: str | os.PathLike, split: str, body) -> Iterat
             poses, trans, joints = camera_to_world(dataset.ground_truth("poses", clip), dataset.ground_truth("transl", clip),
                                                    betas, body, up="z")
             yield (f"{dataset.path.name}:{dataset.ids[clip]}",
-                   WorldMotion(poses, trans, betas, dataset.fps, dataset.captions(clip)[0], joints))
+                   WorldMotion(poses, trans, betas, dataset.fps, (dataset.captions(clip) or [""])[0], joints))
     finally:
         dataset.close()

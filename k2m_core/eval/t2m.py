@@ -98,7 +98,7 @@ def evaluate_t2m(sampler, evaluator: Evaluator, dataset, settings: T2MSettings,
     """Run the protocol; returns the report (see `write_report`) and the last repetition's
     embeddings (``text``, ``ground_truth``, ``generated``) for plots."""
     settings.validate()
-    clips = dataset.splits[settings.split] if settings.split in dataset.splits else None
+    clips = dataset.captioned(dataset.splits[settings.split]) if settings.split in dataset.splits else None
     if clips is None:
         raise UserError(f"--split {settings.split!r}: choose train, val or test")
     if len(clips) < 2:

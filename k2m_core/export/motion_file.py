@@ -1,4 +1,4 @@
-"""Any motion file k2m reads (AMASS-style ``.npz`` or an SMPL ``.bvh``) as one z-up world motion."""
+"""Any motion file k2m reads (AMASS-style ``.npz``, an SMPL ``.bvh``, AIST++ ``.pkl``) as one z-up world motion."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from k2m_core.body.base import BodyModel, BodyOutput
 from k2m_core.errors import UserError
 
-MOTION_SUFFIXES = (".npz", ".bvh")
+MOTION_SUFFIXES = (".npz", ".bvh", ".pkl")
 
 
 @dataclass
@@ -45,7 +45,9 @@ class WorldMotion:
 
 
 def load_motion(path: str | os.PathLike, body: BodyModel) -> WorldMotion:
-    """Read ``path``; ``body`` (float64) gives a BVH's rest pelvis (a BVH stores no shape: betas are zero)."""
+    """Read ``path``; ``body`` (float64) gives a BVH's or AIST++ file's rest pelvis (they store no
+    shape: betas are zero)."""
+    from k2m_core.export.aistpp import read_aistpp
     from k2m_core.export.amass import read_amass_npz
     from k2m_core.export.bvh import read_bvh_smpl
     from k2m_core.export.world import Y_UP_TO_Z_UP, rotate_motion
@@ -53,17 +55,23 @@ def load_motion(path: str | os.PathLike, body: BodyModel) -> WorldMotion:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in MOTION_SUFFIXES:
-        raise UserError(f"{path}: unknown motion format {path.suffix!r}; give .npz (AMASS-style) or .bvh files")
+        raise UserError(f"{path}: unknown motion format {path.suffix!r}; give .npz (AMASS-style), .bvh or "
+                        ".pkl (AIST++) files")
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     if suffix == ".npz":
         data = read_amass_npz(path)
         return WorldMotion(data["poses"].astype(np.float64), data["trans"].astype(np.float64),
                            data["betas"].astype(np.float64), data["fps"], data["text"], data.get("joints"))
-    data = read_bvh_smpl(path)
     with torch.no_grad():
         rest_pelvis = body.rest_joints(torch.zeros(1, 10, dtype=torch.float64))[0, 0].numpy()
-    poses, trans = rotate_motion(data["poses"], data["pelvis"] - rest_pelvis, rest_pelvis, Y_UP_TO_Z_UP)
+    if suffix == ".pkl":
+        data = read_aistpp(path)
+        transl = data["trans"]
+    else:
+        data = read_bvh_smpl(path)
+        transl = data["pelvis"] - rest_pelvis
+    poses, trans = rotate_motion(data["poses"], transl, rest_pelvis, Y_UP_TO_Z_UP)
     return WorldMotion(poses, trans, np.zeros(10), data["fps"])
 
 

@@ -1,7 +1,8 @@
 """`k2m data merge`: combine dataset files (e.g. the shards of a `k2m preprocess --shard i/n` run)
 into one. Clips are streamed in blocks; splits are drawn afresh by source video with the seed, so
-the merged file obeys the same no-video-in-two-splits rule. Ground truth is carried when every
-input has the same kinds; cached text features are not (recompute them for the merged captions).
+the merged file obeys the same no-video-in-two-splits rule. The kinds of ground truth every input
+has are carried (e.g. the joints of a synthetic corpus and of projected mocap); cached text
+features are not (recompute them for the merged captions).
 """
 
 from __future__ import annotations
@@ -42,13 +43,13 @@ def merge_datasets(paths: list[Path], out: Path, *, seed: int | None = None, for
             if seen.setdefault(clip_id, ds.path) != ds.path:
                 raise UserError(f"clip id {clip_id!r} is in both {seen[clip_id]} and {ds.path}; were the same "
                                 "inputs preprocessed twice?")
-    gt_frames = set(first.ground_truth_frames) if all(ds.ground_truth_frames == first.ground_truth_frames
-                                                      for ds in datasets) else set()
-    gt_clips = set(first.ground_truth_clips) if all(ds.ground_truth_clips == first.ground_truth_clips
-                                                    for ds in datasets) else set()
+    gt_frames = set.intersection(*(set(ds.ground_truth_frames) for ds in datasets))
+    gt_clips = set.intersection(*(set(ds.ground_truth_clips) for ds in datasets))
     notes = []
-    if any(ds.ground_truth_frames or ds.ground_truth_clips for ds in datasets) and not (gt_frames or gt_clips):
-        notes.append("ground truth dropped: the inputs do not all carry the same kinds")
+    dropped = sorted(set().union(*(ds.ground_truth_frames + ds.ground_truth_clips for ds in datasets))
+                     - gt_frames - gt_clips)
+    if dropped:
+        notes.append(f"ground truth {', '.join(dropped)} dropped: not every input carries it")
     if any(ds.text_encoders for ds in datasets):
         notes.append("cached text features dropped: recompute them for the merged file")
     seed = int(first.attrs.get("split_seed", 0)) if seed is None else seed

@@ -87,5 +87,5 @@ def render_dataset_clip(dataset, clip_id: str, *, video: Path | None = None,
         first, src_fps = int(source["frames"][0]), float(source["fps"])
         picks = first + np.round(np.arange(len(keypoints)) * src_fps / dataset.fps).astype(int)
         backgrounds = video_frames(video, picks)
-    caption = dataset.captions(index)[0]
+    caption = (dataset.captions(index) or [""])[0]
     return draw_keypoints(keypoints, max_side=max_side, caption=caption, backgrounds=backgrounds), dataset.fps

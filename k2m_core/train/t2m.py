@@ -252,11 +252,14 @@ def train_t2m(config: T2MRunConfig, out: Path, *, resume: bool = False, force: b
             torch.distributed.barrier()
         torch.manual_seed(config.train.seed)  # identical initial weights on every rank
         model = build_model(config)
-        train_clips = dataset.splits["train"]
+        train_clips = dataset.captioned(dataset.splits["train"])
+        if not len(train_clips):
+            raise UserError(f"{dataset.path}: no clip of the train split has a caption; text-to-motion needs them")
         batches = TokenTextBatches(tokens, text, dataset.caption_offsets, train_clips, config.tokens.max_tokens,
                                    config.train.batch_size, config.train.seed, rank=dist.rank,
                                    world_size=dist.world_size)
-        held_out = dataset.splits["val"] if len(dataset.splits["val"]) else train_clips
+        held_out = dataset.captioned(dataset.splits["val"])
+        held_out = held_out if len(held_out) else train_clips
         evaluate = evaluation(config, batches, train_clips, held_out[:config.eval_clips], device)
         return fit(model, batches, config.train, Path(out), dist=dist, device=device, resume=resume,
                    evaluate=evaluate, progress=progress)
