@@ -42,7 +42,7 @@ from k2m_core.tokenizer.convnets import ConvDecoder, ConvEncoder
 from k2m_core.tokenizer.dstformer import DSTformer
 from k2m_core.tokenizer.framing import CANONICAL_FOCAL, CANONICAL_SIZE, Framing, canonical_framing, reframe
 from k2m_core.tokenizer.pose_limits import load_pose_limits
-from k2m_core.tokenizer.quantizer import ResidualVQ
+from k2m_core.tokenizer.quantizer import ResidualVQ, RVQOutput
 from k2m_core.tokenizer.views import (PRIOR_JOINTS, PosePrior, clip_pivot, cycle_3d_loss, normalise_pose,
                                       prior_losses, random_rotations, rotate_about, turned_back, view_clip)
 
@@ -92,6 +92,22 @@ class Camera:
         """``points (B, F, J, 3)`` → pixels ``(B, F, J, 2)`` and in-front mask (`k2m_core.camera.project`)."""
         principal = None if self.principal is None else self.principal[:, None, None]
         return project(points, width[:, None, None], height[:, None, None], self.focal[:, None, None], principal)
+
+
+@dataclass
+class _Lifted:
+    """One pass of clips through the model: the clips in the frame it works in, how they got there,
+    that frame's camera and size, the quantiser's output and the decoded motion (cropped to the
+    clips' frames), its COCO keypoints in 3D ``(B, F, 17, 3)`` and root log-scale ``(B, F)``."""
+    keypoints: Tensor
+    framing: Framing | None
+    camera: Camera
+    width: Tensor
+    height: Tensor
+    rvq: RVQOutput
+    motion: SMPLMotion
+    keypoints3d: Tensor
+    log_scale: Tensor
 
 
 def _float32(device: torch.device):
@@ -273,13 +289,10 @@ class MotionVQAdapter(nn.Module):
 
     # ---------------------------------------------------------------- public API
 
-    def forward(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None) -> TokenizerOutput:
-        """``keypoints (B, F, 18, 3)`` float (pixels, confidences, row 17 = (W, H, 1)),
-        ``valid (B, F)`` bool (False = padding), ``focal (B,)`` each clip's focal length in pixels
-        (None: 5000) → losses, predictions and codes."""
+    def _lift(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None) -> _Lifted:
+        """Working frame → encode → quantise (codebooks learn in training mode) → decode."""
         frames = keypoints.shape[1]
-        keypoints, valid = keypoints.float(), valid.bool()
-        keypoints, framing, camera = self._to_working_frame(keypoints, valid, focal)  # losses are taken there
+        keypoints, framing, camera = self._to_working_frame(keypoints, valid, focal)
         padded, frame_mask = self._pad(keypoints, valid)
         width, height = self.frame_size(keypoints, valid)
         latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
@@ -287,8 +300,19 @@ class MotionVQAdapter(nn.Module):
             rvq = self.quantizer(latent.float(), token_mask)
         motion, keypoints3d, log_scale = self._decode_latent(rvq.latent, token_mask, frame_mask, width, height,
                                                              camera)
-        motion, keypoints3d, log_scale = motion.crop(frames), keypoints3d[:, :frames], log_scale[:, :frames]
-        with _float32(latent.device):
+        return _Lifted(keypoints, framing, camera, width, height, rvq, motion.crop(frames), keypoints3d[:, :frames],
+                       log_scale[:, :frames])
+
+    def forward(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None) -> TokenizerOutput:
+        """``keypoints (B, F, 18, 3)`` float (pixels, confidences, row 17 = (W, H, 1)),
+        ``valid (B, F)`` bool (False = padding), ``focal (B,)`` each clip's focal length in pixels
+        (None: 5000) → losses, predictions and codes."""
+        keypoints, valid = keypoints.float(), valid.bool()
+        lifted = self._lift(keypoints, valid, focal)  # losses are taken in the frame the model works in
+        keypoints, framing, camera, rvq = lifted.keypoints, lifted.framing, lifted.camera, lifted.rvq
+        motion, keypoints3d, log_scale, width, height = (lifted.motion, lifted.keypoints3d, lifted.log_scale,
+                                                         lifted.width, lifted.height)
+        with _float32(keypoints.device):
             pred_px, in_front = camera.project(keypoints3d, width, height)
             unweighted = self._losses(keypoints, valid, pred_px, in_front, motion, width, height)
             unweighted["depth"] = losses.depth_speed_loss(log_scale, valid)
@@ -407,16 +431,9 @@ class MotionVQAdapter(nn.Module):
             turned_joints = rotate_about(joints, rotation, pivot)
             # the random view is filmed by a camera of the same focal length, centred on the frame
             clip = view_clip(rotate_about(keypoints3d, rotation, pivot), valid, camera.focal, width, height)
-        clip, _, again_camera = self._to_working_frame(clip, valid, camera.focal)
-        padded, frame_mask = self._pad(clip, valid)
-        again_width, again_height = self.frame_size(clip, valid)
-        latent, token_mask = self._encode_latent(padded, frame_mask, again_width, again_height)
-        with _float32(latent.device):
-            rvq = self.quantizer(latent.float(), token_mask)
-        again, again_keypoints, _ = self._decode_latent(rvq.latent, token_mask, frame_mask, again_width, again_height,
-                                                        again_camera)
-        with _float32(latent.device):
-            again_joints, again_keypoints = again.joints[:, :frames], again_keypoints[:, :frames]
+        again = self._lift(clip, valid, camera.focal)
+        with _float32(joints.device):
+            again_joints, again_keypoints = again.motion.joints, again.keypoints3d
             cycle = cycle_3d_loss(again_joints, turned_joints, valid)
             back = turned_back(again_keypoints, again_joints[:, :, 0], turned_joints[:, :, 0], rotation, pivot)
             back_px, back_front = camera.project(back, width, height)
