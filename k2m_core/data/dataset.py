@@ -266,7 +266,24 @@ class Dataset:
         return self._h5()["keypoints"][lo + start:stop]
 
     def captions(self, i: int) -> list[str]:
+        """Clip ``i``'s captions (possibly none)."""
         return self.all_captions[self.caption_offsets[i]:self.caption_offsets[i + 1]]
+
+    def captioned(self, clips: np.ndarray) -> np.ndarray:
+        """The clips of ``clips`` (indices) that have at least one caption."""
+        clips = np.asarray(clips, dtype=np.int64)
+        return clips[np.diff(self.caption_offsets)[clips] > 0]
+
+    def read_array(self, name: str) -> np.ndarray:
+        """The whole array stored at ``name``: ``keypoints`` (every clip's frames at once),
+        ``text_features/<key>``, ``motion_tokens/<fingerprint>/codes``, …"""
+        return self._h5()[name][:]
+
+    def entries(self, group: str) -> dict[str, dict]:
+        """Name → attributes of each entry of the optional group ``group`` (e.g. the caches
+        ``text_features``, ``motion_tokens``); empty when the file has no such group."""
+        found = self._h5().get(group)
+        return {name: dict(found[name].attrs) for name in found} if found is not None else {}
 
     def ground_truth(self, name: str, i: int) -> np.ndarray:
         """Per-frame (``(F, ...)``) or per-clip truth of clip ``i``."""

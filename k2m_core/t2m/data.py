@@ -184,19 +184,17 @@ def write_token_cache(dataset_path: str | Path, codes: list[np.ndarray], spec: T
 
 def text_caches(dataset: Dataset) -> list[str]:
     """Identities of the encoders whose features the dataset holds."""
-    group = dataset._h5().get(TEXT_GROUP, {})
-    return sorted(group[key].attrs.get("identity", key) for key in group)
+    return sorted(attrs.get("identity", key) for key, attrs in dataset.entries(TEXT_GROUP).items())
 
 
 def read_text_features(dataset: Dataset, identity: str) -> np.ndarray:
     """``(num_captions, D)`` float16 features of encoder ``identity``."""
-    group = dataset._h5().get(TEXT_GROUP, {})
     key = cache_key(identity)
-    if key not in group:
+    if key not in dataset.entries(TEXT_GROUP):
         have = ", ".join(text_caches(dataset)) or "none"
         raise UserError(f"{dataset.path}: no text features from encoder {identity} (it has: {have}); run `k2m data "
                         f"encode-text {dataset.path} --encoder {encoder_kind(identity)}` with the same weights")
-    features = group[key][:]
+    features = dataset.read_array(f"{TEXT_GROUP}/{key}")
     if len(features) != len(dataset.all_captions):
         raise UserError(f"{dataset.path}: the {identity} text features cover {len(features)} captions, the dataset "
                         f"has {len(dataset.all_captions)}; re-run `k2m data encode-text`")
@@ -230,19 +228,20 @@ class TokenCache:
 
 def read_token_cache(dataset: Dataset, spec: TokenSpec, tokenizer_dir: str = "") -> TokenCache:
     """The tokens made by the tokenizer ``spec.tokenizer``; refuses caches of any other tokenizer."""
-    group = dataset._h5().get(TOKENS_GROUP, {})
+    caches = dataset.entries(TOKENS_GROUP)
     command = f"`k2m data tokenize {dataset.path} --tokenizer {tokenizer_dir or 'RUN_DIR'}`"
-    if spec.tokenizer not in group:
-        others = [f"{key} (from {group[key].attrs.get('tokenizer_dir', '?')})" for key in group]
+    if spec.tokenizer not in caches:
+        others = [f"{key} (from {attrs.get('tokenizer_dir', '?')})" for key, attrs in caches.items()]
         detail = (f"its token cache was built with another tokenizer: {', '.join(others)}; " if others
                   else "it has no token cache; ")
         raise UserError(f"{dataset.path}: no motion tokens from tokenizer {spec.tokenizer}: {detail}run {command}")
-    entry = group[spec.tokenizer]
+    attrs = caches[spec.tokenizer]
     for key in ("codebook_size", "num_quantizers", "downsample"):
-        if int(entry.attrs[key]) != getattr(spec, key):
-            raise UserError(f"{dataset.path}: token cache {spec.tokenizer} has {key} {int(entry.attrs[key])}, "
+        if int(attrs[key]) != getattr(spec, key):
+            raise UserError(f"{dataset.path}: token cache {spec.tokenizer} has {key} {int(attrs[key])}, "
                             f"the model expects {getattr(spec, key)}; re-run {command}")
-    cache = TokenCache(codes=entry["codes"][:], offsets=entry["offsets"][:])
+    entry = f"{TOKENS_GROUP}/{spec.tokenizer}"
+    cache = TokenCache(codes=dataset.read_array(f"{entry}/codes"), offsets=dataset.read_array(f"{entry}/offsets"))
     if len(cache.offsets) != len(dataset) + 1:
         raise UserError(f"{dataset.path}: token cache {spec.tokenizer} covers {len(cache.offsets) - 1} clips, the "
                         f"dataset has {len(dataset)}; re-run {command}")
