@@ -461,6 +461,3 @@ class MotionVQAdapter(nn.Module):
         camera = Camera(torch.full((codes.shape[0],), float(focal), device=codes.device), None)
         motion, _, _ = self._decode_latent(latent, token_mask, frame_mask, width, height, camera)
         return motion.crop(frames)
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
