@@ -11,7 +11,7 @@ from test_preprocess_support import (
     FORMATS, assert_same_dataset, cli, dataset_dict, walkers, write_captions, write_inputs, write_video_info)
 
 from k2m_core.data.dataset import Dataset
-from k2m_core.preprocess.config import PreprocessConfig
+from k2m_core.preprocess.config import InputOptions, PreprocessConfig
 from k2m_core.preprocess.formats import write_pose_npz
 from k2m_core.preprocess.pipeline import run_preprocess
 from k2m_core.preprocess.procedural import walking_figure
@@ -210,6 +210,30 @@ def test_resampling_from_other_rates_keeps_timing(tmp_path, fps):
     np.testing.assert_allclose(clip[:, :17, :2], truth, atol=1e-3 if fps == 60 else 3.0)
     source = json.loads(ds.sources[0])
     assert source["frames"] == [0, int(np.ceil((len(clip) - 1) * fps / 30))] and source["fps"] == fps
+
+
+def test_video_ids_come_from_the_path_below_the_input_folder(tmp_path):
+    """Generic file names in per-video folders (clipA/coco_results.json, clipB/…) stay distinct videos."""
+    from k2m_core.preprocess.formats import discover, write_coco_results
+
+    xy, conf = walking_figure(120, 30.0, noise_px=0.0)
+    for name in ("clipA/coco_results.json", "clipB/coco_results.json", "clipA/side/walk.npz", "clipB/side/walk.npz"):
+        if name.endswith(".json"):
+            write_coco_results(tmp_path / "in" / name, xy, conf)
+        else:
+            write_pose_npz(tmp_path / "in" / name, xy, conf, fps=30.0, width=1280, height=720)
+    ids = sorted(u.video for u in discover([tmp_path / "in"], "auto", set(), 1 << 20))
+    assert ids == ["clipA", "clipA/side/walk", "clipB", "clipB/side/walk"]
+    assert [u.video for u in discover([tmp_path / "in" / "clipB" / "side" / "walk.npz"], "auto", set(), 1 << 20)] \
+        == ["walk"]  # an input given by itself: its name
+    (tmp_path / "c.csv").write_text("video,caption\nclipA,walks\nclipB,strolls\nclipA/side/walk,walks on\n"
+                                    "clipB/side/walk,walks off\n")
+    cfg = PreprocessConfig(inputs=InputOptions(size=(1280.0, 720.0)))
+    report, summary = run_preprocess([tmp_path / "in"], tmp_path / "d.h5", tmp_path / "c.csv", cfg)
+    ds = Dataset(tmp_path / "d.h5")
+    assert sorted(set(ds.videos)) == ids and "duplicate-video" not in summary["rejections"]
+    assert {ds.captions(i)[0] for i in range(len(ds))} == {"walks", "strolls", "walks on", "walks off"}
+    assert all(".." not in v.split("/") and not v.startswith("/") for v in ds.videos + ds.ids)
 
 
 def test_real_running_clip(capsys, tmp_path):

@@ -23,7 +23,7 @@ from k2m_core.data.dataset import DatasetWriter
 from k2m_core.errors import UserError
 from k2m_core.preprocess.captions import Captions, load_captions
 from k2m_core.preprocess.config import PreprocessConfig
-from k2m_core.preprocess.formats import Unit, discover, video_id
+from k2m_core.preprocess.formats import Unit, discover
 from k2m_core.preprocess.process import UnitResult, process_unit
 from k2m_core.preprocess.report import Report
 from k2m_core.preprocess.video import VideoMeta, load_video_table
@@ -57,7 +57,7 @@ def _hints(unit: Unit, table: dict[str, VideoMeta]) -> dict[str, VideoMeta]:
         return {}
     if unit.kind == "jsonl":
         return table
-    vid = video_id(unit.path)
+    vid = unit.video
     return {vid: table[vid]} if vid in table else {}
 
 
