@@ -141,7 +141,7 @@ def t2m(
     sampler = load_model(model, device=dev, clip_weights=clip_weights)
     trained_on = Path(read_t2m_config(model / "transformer", "transformer").data)
     quiet = is_quiet(ctx)
-    total = generations_per_run(len(dataset.splits[split]), settings)
+    total = generations_per_run(len(dataset.captioned(dataset.splits[split])), settings)
     with progress("t2m eval (motions generated)", total, quiet) as advance:
         report, embeddings = evaluate_t2m(sampler, scorer, dataset, settings, progress=advance)
     report.update(model=str(model), evaluator=str(evaluator), data=str(dataset.path), k2m_version=__version__,

@@ -334,3 +334,25 @@ def test_workers_and_shards_give_the_same_dataset(capsys, tmp_path, corpus, base
     code, out, err = cli(capsys, "data", "merge", *shards, "--out", tmp_path / "all.h5", "--seed", "3")
     assert code == 0, err
     assert_same_dataset(dataset_dict(tmp_path / "all.h5"), baseline)
+
+
+def test_captions_are_optional(capsys, tmp_path):
+    """Without --captions every clip is kept uncaptioned; a captions file that names one video
+    leaves the other's clips kept without captions, counted in the report."""
+    for i in range(2):
+        xy, conf = walking_figure(150, 30.0, seed=i, noise_px=0.0)
+        write_pose_npz(tmp_path / "in" / f"w{i}.npz", xy, conf, fps=30.0, width=1280, height=720)
+    code, _, err = cli(capsys, "preprocess", tmp_path / "in", "--out", tmp_path / "none.h5")
+    assert code == 0, err
+    ds = Dataset(tmp_path / "none.h5")
+    assert len(ds) == 2 and ds.all_captions == [] and validate_dataset(tmp_path / "none.h5") == []
+    assert json.loads((tmp_path / "none.report.json").read_text())["captions"]["clips_without"] == 2
+    assert "without captions" in err
+    (tmp_path / "c.csv").write_text("video,caption\nw1,walks\n")
+    report, summary = run_preprocess([tmp_path / "in"], tmp_path / "some.h5", tmp_path / "c.csv", PreprocessConfig())
+    ds = Dataset(tmp_path / "some.h5")
+    assert {ds.videos[i]: ds.captions(i) for i in range(len(ds))} == {"w0": [], "w1": ["walks"]}
+    assert summary["captions"]["clips_without"] == 1 and "no-caption" not in summary["rejections"]
+    code, _, err = cli(capsys, "preprocess", tmp_path / "in", "--captions", tmp_path / "c.csv", "--strict",
+                       "--out", tmp_path / "strict.h5")
+    assert code == 2 and "no caption for it" in err and not (tmp_path / "strict.h5").exists()

@@ -46,8 +46,9 @@ def synthetic_codes(action: int, adverb: int, extra: int) -> np.ndarray:
     return np.stack([base, layer1, layer2], axis=-1)
 
 
-def make_corpus(path, clips=240, seed=0):
-    """A dataset file whose token cache (fingerprint SPEC.tokenizer) follows the captions."""
+def make_corpus(path, clips=240, seed=0, uncaptioned=0):
+    """A dataset file whose token cache (fingerprint SPEC.tokenizer) follows the captions; every
+    ``uncaptioned``-th clip (none if 0) has no caption."""
     rng = np.random.default_rng(seed)
     codes = []
     with DatasetWriter(path, split_seed=seed) as writer:
@@ -56,8 +57,9 @@ def make_corpus(path, clips=240, seed=0):
             clip_codes = synthetic_codes(action, adverb, int(rng.integers(2)))
             frames = len(clip_codes) * 4 - int(rng.integers(4))
             xy = rng.uniform(100, 900, (frames, 17, 2))
+            texts = [f"a person {ACTIONS[action]} {ADVERBS[adverb]}", f"someone {ACTIONS[action]}"]
             writer.add_clip(f"c{i}", make_clip(xy, np.ones((frames, 17)), 1000, 1000),
-                            [f"a person {ACTIONS[action]} {ADVERBS[adverb]}", f"someone {ACTIONS[action]}"])
+                            [] if uncaptioned and i % uncaptioned == 0 else texts)
             codes.append(clip_codes)
     write_token_cache(path, codes, SPEC, tokenizer_dir="synthetic")
     return Dataset(path)
@@ -248,6 +250,20 @@ def test_frozen_encoder_features_come_from_the_cache(corpus, tmp_path):
         load_t2m_model(tmp_path / "run", "transformer", text_encoder=HashEncoder(salt=1))
     with pytest.raises(UserError, match="is a masked transformer run, not a residual transformer run"):
         load_t2m_model(tmp_path / "run", "residual")
+
+
+@pytest.mark.parametrize("kind", ["transformer", "length"])
+def test_text_models_skip_clips_without_captions(tmp_path, kind):
+    corpus = make_corpus(tmp_path / "d.h5", clips=60, uncaptioned=3)
+    last = train_t2m(tiny_config(kind, corpus, steps=4, eval_every=4, save_every=4), tmp_path / kind)
+    assert last["clips_without_captions"] == 20
+    with pytest.raises(ValueError, match="needs a caption"):
+        TokenTextBatches(read_token_cache(corpus, SPEC), np.zeros((len(corpus.all_captions), 4)),
+                         corpus.caption_offsets, np.arange(len(corpus)), SPEC.max_tokens, 8, 0)
+    bare = make_corpus(tmp_path / "bare.h5", clips=20, uncaptioned=1)
+    with pytest.raises(UserError, match="no training clip has a caption"):
+        train_t2m(tiny_config(kind, bare, steps=4), tmp_path / "bare")
+    assert not (tmp_path / "bare").exists()
 
 
 # ---------------------------------------------------------------- models and sampler

@@ -10,7 +10,8 @@ Layout::
     clip_focal       (N,) float32       focal length of the clip's camera in pixels of its own frame
                                         (principal point at the image centre); files without it were
                                         made for the paper's f = 5000 px and read as that
-    caption_offsets  (N+1,) int64       captions of clip i = captions[co[i]:co[i+1]]
+    caption_offsets  (N+1,) int64       captions of clip i = captions[co[i]:co[i+1]] (none is allowed:
+                                        such clips train the tokenizer, text models skip them)
     captions         (C,) str
     splits/{train,val,test}  int64 clip indices
     text_features/<encoder>  (C, D) float16       optional cache
@@ -123,7 +124,8 @@ class DatasetWriter:
     def add_clip(self, clip_id: str, keypoints: np.ndarray, captions: list[str], *, source: str = "",
                  video: str | None = None, gt_frames: dict[str, np.ndarray] | None = None,
                  gt_clip: dict[str, np.ndarray] | None = None, focal: float = FOCAL) -> None:
-        """Append one clip. ``video`` groups clips for the split (defaults to the clip id);
+        """Append one clip with its ``captions`` (possibly none). ``video`` groups clips for the
+        split (defaults to the clip id);
         ``focal`` is its camera's focal length in pixels of the clip's own frame."""
         if clip_id in self._seen:
             raise UserError(f"{self.path}: duplicate clip id {clip_id!r}")
@@ -131,8 +133,8 @@ class DatasetWriter:
             raise UserError(f"clip {clip_id}: focal length {focal!r} px must be a positive number")
         validate_clip(keypoints, f"clip {clip_id}")
         captions = [c.strip() for c in captions]
-        if not captions or not all(captions):
-            raise UserError(f"clip {clip_id}: needs at least one non-empty caption")
+        if not all(captions):
+            raise UserError(f"clip {clip_id}: a caption is empty; leave it out (a clip may have none)")
         start, count = self._offsets[-1], len(keypoints)
         gt_frames = {name: np.asarray(v, dtype=np.float32) for name, v in (gt_frames or {}).items()}
         if start == 0:

@@ -101,9 +101,10 @@ def evaluate_t2m(sampler, evaluator: Evaluator, dataset, settings: T2MSettings,
     clips = dataset.splits[settings.split] if settings.split in dataset.splits else None
     if clips is None:
         raise UserError(f"--split {settings.split!r}: choose train, val or test")
+    clips = dataset.captioned(clips)  # the protocol generates from captions: clips without any take no part
     if len(clips) < 2:
-        raise UserError(f"{dataset.path}: the {settings.split!r} split has {len(clips)} clip(s); FID and "
-                        "R-precision need at least 2 (32 for the paper's pools) — use a bigger dataset or --split")
+        raise UserError(f"{dataset.path}: the {settings.split!r} split has {len(clips)} clip(s) with captions; FID "
+                        "and R-precision need at least 2 (32 for the paper's pools) — use a bigger dataset or --split")
     captions = [dataset.captions(int(c)) for c in clips]
     gt_features = [evaluator.features(dataset.keypoints(int(c))) for c in clips]
     lengths = np.minimum(dataset.lengths[clips], sampler.max_frames)

@@ -86,6 +86,8 @@ def encode_captions(dataset_path: str | Path, encoder: TextEncoder, *, batch_siz
     dataset = Dataset(dataset_path)
     captions = dataset.all_captions
     dataset.close()
+    if not captions:
+        raise UserError(f"{dataset_path}: no captions to encode; give captions to `k2m preprocess --captions`")
     features = np.empty((len(captions), encoder.dim), dtype=np.float16)
     for start in range(0, len(captions), batch_size):
         chunk = captions[start:start + batch_size]
@@ -281,6 +283,8 @@ class TokenTextBatches(torch.utils.data.Dataset):
             raise UserError(f"--batch-size {global_batch} must be divisible by the {world_size} processes")
         if len(clips) == 0:
             raise UserError("no clips to train on: the split is empty; make a bigger dataset")
+        if (np.diff(caption_offsets)[clips] == 0).any():
+            raise ValueError("every clip of a text-to-motion batch needs a caption (pass Dataset.captioned(clips))")
         self.tokens, self.text, self.caption_offsets = tokens, text, caption_offsets
         self.clips, self.max_tokens = np.asarray(clips, dtype=np.int64), max_tokens
         self.global_batch, self.seed, self.rank, self.world_size = global_batch, seed, rank, world_size
