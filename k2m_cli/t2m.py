@@ -151,7 +151,8 @@ def tokenize(
     """
     from k2m_core.data.dataset import Dataset
     from k2m_core.loading import load_tokenizer, resolve_device
-    from k2m_core.t2m.data import token_spec, tokenize_clips, write_token_cache
+    from k2m_core.t2m.data import tokenize_clips, write_token_cache
+    from k2m_core.t2m.tokens import token_spec
 
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")

@@ -71,8 +71,6 @@ def generate_files(sampler, prompts: list[str], frames: list[int | None], out_di
     Returns one record per motion: prompt, sample, frames, seed, files."""
     from k2m_core.export.motion_file import WorldMotion, save_motion
     from k2m_core.export.world import camera_to_world
-    from k2m_core.render.draw import write_video
-    from k2m_core.render.sources import render_motions
 
     for n in frames:
         if n is not None and not MIN_FRAMES <= n <= MAX_FRAMES:
@@ -104,7 +102,10 @@ def generate_files(sampler, prompts: list[str], frames: list[int | None], out_di
             path = stem.with_suffix(f".{kind}")
             if kind in ("npz", "bvh"):
                 save_motion(world, path, body, seed=seed)
-            else:
+            else:  # previews: the renderer is imported only when one is asked for
+                from k2m_core.render.draw import write_video
+                from k2m_core.render.sources import render_motions
+
                 video, rate = render_motions([world], body, captions=[prompt], fps=fps)
                 write_video(path, video, rate)
             files.append(str(path))

@@ -11,6 +11,7 @@ from k2m_core.errors import UserError
 from k2m_core.runs import (T2M_CONFIGS, T2M_KINDS, WEIGHTS, T2MRunConfig, VQRunConfig, latest_checkpoint,
                            load_weights, read_run_config)
 from k2m_core.t2m.config import SamplingOverrides, TextSpec
+from k2m_core.t2m.tokens import tokenizer_fingerprint
 from k2m_core.tokenizer.config import TokenizerConfig
 
 
@@ -84,7 +85,6 @@ def load_sampler(transformer_dir: str | Path, residual_dir: str | Path | None = 
     by ``sampling``. The text encoder is built from the transformer's record (CLIP weights from
     ``clip_weights``/the usual places) unless given; the tokenizer is the one the transformer was
     trained with unless ``tokenizer_dir`` says otherwise, and must have the same fingerprint."""
-    from k2m_core.t2m.data import tokenizer_fingerprint
     from k2m_core.t2m.sampler import Sampler
     from k2m_core.text import load_text_encoder
 

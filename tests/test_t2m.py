@@ -21,8 +21,8 @@ from k2m_core.loading import load_sampler, load_t2m_model, read_t2m_config
 from k2m_core.runs import load_weights
 from k2m_core.t2m.config import (SamplingOverrides, TextSpec, TokenSpec, length_preset, masked_preset,
                                  residual_preset)
-from k2m_core.t2m.data import (TokenTextBatches, read_token_cache, token_spec, tokenize_clips,
-                               tokenizer_fingerprint, write_token_cache)
+from k2m_core.t2m.data import TokenTextBatches, read_token_cache, tokenize_clips, write_token_cache
+from k2m_core.t2m.tokens import token_spec, tokenizer_fingerprint
 from k2m_core.t2m.models import LengthEstimator, MaskedTransformer, ResidualTransformer
 from k2m_core.t2m.sampler import Sampler
 from k2m_core.text.base import TextEncoder

@@ -18,7 +18,7 @@ PRESET_NAMES = ("paper", "cpu", "tiny")
 @dataclass
 class TokenSpec:
     """The motion tokens: fixed by the tokenizer the token cache was built with."""
-    tokenizer: str = ""  # fingerprint of the tokenizer (see k2m_core.t2m.data.tokenizer_fingerprint)
+    tokenizer: str = ""  # fingerprint of the tokenizer (see k2m_core.t2m.tokens.tokenizer_fingerprint)
     codebook_size: int = 512
     num_quantizers: int = 6  # base layer + N residual layers
     downsample: int = 4  # frames per token

