@@ -19,7 +19,7 @@ from k2m_core.t2m.config import SamplingOverrides
 
 BUNDLED = Path(__file__).resolve().parent / "models"  # models shipped inside the package
 DEFAULT_MODEL = "k2m-mini"
-FPS = 30.0  # generated motion runs at the dataset rate (SPEC §2)
+FPS = 30.0  # generated motion runs at the dataset rate (docs/design.md#conventions)
 MIN_FRAMES, MAX_FRAMES = 60, 300  # 2–10 s, the clip lengths models are trained on
 FORMATS = ("npz", "bvh", "mp4", "gif")  # motion files, then rendered previews
 

@@ -2,7 +2,7 @@
 
 All functions are differentiable and stable near angle 0 (Taylor expansions) and near π
 (quaternion route with atan2). Quaternions are ``(w, x, y, z)``. The 6D representation is the first
-two *columns* of the rotation matrix, ``(r00, r10, r20, r01, r11, r21)`` (SPEC §2).
+two *columns* of the rotation matrix, ``(r00, r10, r20, r01, r11, r21)`` (docs/design.md#conventions).
 """
 
 from __future__ import annotations

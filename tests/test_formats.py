@@ -105,7 +105,7 @@ def test_jsonl_chunks_cover_every_record_once(tmp_path):
 
 
 def test_layout_tables_match_reference():
-    # REFERENCE §6: BODY_25 and COCO-18 indices of COCO-17 nose…right_ankle
+    # docs/design.md#ref-formats: BODY_25 and COCO-18 indices of COCO-17 nose…right_ankle
     assert BODY_25_TO_COCO == (0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11)
     assert COCO_18_TO_COCO == (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10)
     xy = np.arange(17 * 2, dtype=float).reshape(1, 17, 2) + 1

@@ -1,4 +1,4 @@
-"""The dataset file (SPEC §4): one flat HDF5 file of 18-keypoint clips, captions and splits.
+"""The dataset file (docs/design.md#dataset): one flat HDF5 file of 18-keypoint clips, captions and splits.
 
 Layout::
 

@@ -1,4 +1,4 @@
-"""`k2m data validate`: check every invariant of SPEC §3–4 in a dataset file.
+"""`k2m data validate`: check every invariant of docs/design.md#dataset in a dataset file.
 
 Returns human-readable violations (empty when the file is sound). Keypoints are checked in
 chunks, vectorised, so a file of any size is validated in bounded memory.

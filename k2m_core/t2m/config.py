@@ -1,4 +1,4 @@
-"""Hyper-parameters of the text-to-motion models (paper §3.4, §5.1; SPEC §7; REFERENCE §1).
+"""Hyper-parameters of the text-to-motion models (paper §3.4, §5.1; docs/design.md#text-to-motion).
 
 Each model's config carries what it needs to be rebuilt and used on its own: its sizes, the
 tokens it models (`TokenSpec`, from the tokenizer), the text it reads (`TextSpec`) and its

@@ -1,6 +1,6 @@
 """Caches in the dataset file, and the (text, tokens, length) batches the models train on.
 
-Caches (SPEC §4), so that training never runs the text encoder or the tokenizer::
+Caches (docs/design.md#dataset), so that training never runs the text encoder or the tokenizer::
 
     text_features/<encoder identity>   (num_captions, D) float16; attrs: identity
     motion_tokens/<tokenizer fingerprint>/codes    (total_tokens, Q) int16

@@ -1,4 +1,4 @@
-"""Text → motion tokens → SMPL (paper §3.4 "Inference"; MoMask's generation, REFERENCE §1).
+"""Text → motion tokens → SMPL (paper §3.4 "Inference"; MoMask's generation, docs/design.md#ref-momask).
 
 For a batch of prompts (each with its own length):
 
