@@ -62,49 +62,35 @@ _RESUME = typer.Option(None, "--resume", help="Continue this run directory exact
 _FORCE = typer.Option(False, "--force", help="Replace an existing run in --out.")
 
 
-def train_transformer(
-    ctx: typer.Context, data: Optional[Path] = _DATA, out: Optional[Path] = _OUT,
-    tokenizer: Optional[Path] = _TOKENIZER, preset: str = _PRESET, encoder: Optional[str] = _ENCODER,
-    clip_weights: Optional[str] = _CLIP_WEIGHTS,
-    steps: Optional[int] = _STEPS, batch_size: Optional[int] = _BATCH, seed: Optional[int] = _SEED,
-    device: Optional[str] = _DEVICE, workers: Optional[int] = _WORKERS, config_file: Optional[Path] = _CONFIG,
-    overrides: List[str] = _SET, resume: Optional[Path] = _RESUME, force: bool = _FORCE,
-) -> None:
-    """Train the masked transformer: text → base-layer motion tokens (paper §3.4).
+def _trainer(kind: str, summary: str, out_dir: str):
+    """The `k2m train KIND` command: one signature for the three text-to-motion trainers."""
 
-    Example: k2m train transformer --data corpus/dataset.h5 --tokenizer runs/vq --out runs/t2m --preset cpu
+    def command(
+        ctx: typer.Context, data: Optional[Path] = _DATA, out: Optional[Path] = _OUT,
+        tokenizer: Optional[Path] = _TOKENIZER, preset: str = _PRESET, encoder: Optional[str] = _ENCODER,
+        clip_weights: Optional[str] = _CLIP_WEIGHTS,
+        steps: Optional[int] = _STEPS, batch_size: Optional[int] = _BATCH, seed: Optional[int] = _SEED,
+        device: Optional[str] = _DEVICE, workers: Optional[int] = _WORKERS, config_file: Optional[Path] = _CONFIG,
+        overrides: List[str] = _SET, resume: Optional[Path] = _RESUME, force: bool = _FORCE,
+    ) -> None:
+        _train(ctx, kind, data=data, out=out, tokenizer=tokenizer, preset=preset, encoder=encoder,
+               clip_weights=clip_weights, steps=steps, batch_size=batch_size, seed=seed, device=device,
+               workers=workers, config_file=config_file, overrides=overrides, resume=resume, force=force)
+
+    command.__name__ = f"train_{kind}"
+    command.__doc__ = f"""{summary}
+
+    Example: k2m train {kind} --data corpus/dataset.h5 --tokenizer runs/vq --out runs/{out_dir} --preset cpu
     """
-    _train(ctx, "transformer", **{k: v for k, v in locals().items() if k != "ctx"})
+    return command
 
 
-def train_residual(
-    ctx: typer.Context, data: Optional[Path] = _DATA, out: Optional[Path] = _OUT,
-    tokenizer: Optional[Path] = _TOKENIZER, preset: str = _PRESET, encoder: Optional[str] = _ENCODER,
-    clip_weights: Optional[str] = _CLIP_WEIGHTS,
-    steps: Optional[int] = _STEPS, batch_size: Optional[int] = _BATCH, seed: Optional[int] = _SEED,
-    device: Optional[str] = _DEVICE, workers: Optional[int] = _WORKERS, config_file: Optional[Path] = _CONFIG,
-    overrides: List[str] = _SET, resume: Optional[Path] = _RESUME, force: bool = _FORCE,
-) -> None:
-    """Train the residual transformer: token layers 1…5 from the layers below and the text.
-
-    Example: k2m train residual --data corpus/dataset.h5 --tokenizer runs/vq --out runs/res --preset cpu
-    """
-    _train(ctx, "residual", **{k: v for k, v in locals().items() if k != "ctx"})
-
-
-def train_length(
-    ctx: typer.Context, data: Optional[Path] = _DATA, out: Optional[Path] = _OUT,
-    tokenizer: Optional[Path] = _TOKENIZER, preset: str = _PRESET, encoder: Optional[str] = _ENCODER,
-    clip_weights: Optional[str] = _CLIP_WEIGHTS,
-    steps: Optional[int] = _STEPS, batch_size: Optional[int] = _BATCH, seed: Optional[int] = _SEED,
-    device: Optional[str] = _DEVICE, workers: Optional[int] = _WORKERS, config_file: Optional[Path] = _CONFIG,
-    overrides: List[str] = _SET, resume: Optional[Path] = _RESUME, force: bool = _FORCE,
-) -> None:
-    """Train the length estimator: text → distribution over motion lengths (used when no --frames).
-
-    Example: k2m train length --data corpus/dataset.h5 --tokenizer runs/vq --out runs/len --preset cpu
-    """
-    _train(ctx, "length", **{k: v for k, v in locals().items() if k != "ctx"})
+train_transformer = _trainer("transformer", "Train the masked transformer: text → base-layer motion tokens (paper §3.4).",
+                             "t2m")
+train_residual = _trainer("residual", "Train the residual transformer: token layers 1…5 from the layers below and the "
+                          "text.", "res")
+train_length = _trainer("length", "Train the length estimator: text → distribution over motion lengths (used when no "
+                        "--frames).", "len")
 
 
 def encode_text(
