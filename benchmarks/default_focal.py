@@ -18,7 +18,7 @@ import torch
 from k2m_core.data.dataset import Dataset
 from k2m_core.eval.recon import reconstruction_metrics
 from k2m_core.keypoints import FRAME_SIZE_ROW
-from k2m_core.train.vq import load_tokenizer
+from k2m_core.loading import load_tokenizer
 
 COLUMNS = ("pa_mpjpe_mm", "mpjpe_mm", "px_error_1080p", "facing_deg", "depth_travel_ratio")
 

@@ -31,7 +31,7 @@ import torch
 
 from k2m_core.body.skeleton import SkeletonBody
 from k2m_core.t2m.config import MaskedSampling, ResidualSampling, TextSpec, masked_preset, residual_preset
-from k2m_core.t2m.data import token_spec
+from k2m_core.t2m.tokens import token_spec
 from k2m_core.t2m.models import MaskedTransformer, ResidualTransformer
 from k2m_core.t2m.sampler import CANONICAL_SIZE, Sampler, sample_ids, top_k_filter
 from k2m_core.text.clip import ClipEncoder

@@ -21,7 +21,7 @@ import torch
 from k2m_core.data.dataset import Dataset
 from k2m_core.synth.corpus import SynthConfig, write_corpus
 from k2m_core.tokenizer.config import preset
-from k2m_core.train.vq import build_model
+from k2m_core.loading import build_tokenizer
 from k2m_core.train.windows import WindowSampler
 
 
@@ -29,7 +29,7 @@ def bench(adapter: str, device_name: str, data_path: str, args) -> dict:
     """One row, run in its own process so the peak RSS is this configuration's alone."""
     device, dataset = torch.device(device_name), Dataset(data_path)
     torch.manual_seed(0)
-    model = build_model(preset(args.preset, adapter=adapter, window=args.window)).to(device)
+    model = build_tokenizer(preset(args.preset, adapter=adapter, window=args.window)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4)
     batches = WindowSampler(dataset, "train", args.window, args.batch, seed=0, mirror=0.5)
     use_bf16 = device.type == "cuda"

@@ -84,7 +84,7 @@ def validate(
     dataset: Path = typer.Argument(..., show_default=False, help="Dataset file (.h5)."),
     max_errors: int = typer.Option(20, "--max-errors", help="Stop listing after this many violations."),
 ) -> None:
-    """Check every invariant of the dataset format (SPEC §3-4); exit 2 listing the first
+    """Check every invariant of the dataset format (docs/design.md#dataset); exit 2 listing the first
     violations if any.
 
     \b

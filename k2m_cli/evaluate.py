@@ -31,13 +31,13 @@ def recon(
     from k2m_core.data.dataset import Dataset
     from k2m_core.errors import UserError
     from k2m_core.eval.recon import reconstruction_metrics
-    from k2m_core.train.distributed import resolve_device
-    from k2m_core.train.vq import load_run_config, load_tokenizer
+    from k2m_core.loading import load_tokenizer, resolve_device
+    from k2m_core.runs import VQRunConfig, read_run_config
 
     if split not in ("train", "val", "test"):
         raise UserError(f"--split {split!r}: choose train, val or test")
     dev = resolve_device(device)
-    dataset = Dataset(data or load_run_config(run_dir).data)
+    dataset = Dataset(data or read_run_config(run_dir, VQRunConfig).data)
     if len(dataset.splits[split]) == 0:
         raise UserError(f"{dataset.path}: the {split!r} split is empty; choose another --split")
     metrics = reconstruction_metrics(load_tokenizer(run_dir, dev), dataset, split, dev, max_clips=max_clips)
@@ -76,28 +76,19 @@ def train_evaluator(
     import shlex
     import sys
 
-    from k2m_core.config import apply_overrides, as_overrides, from_toml
-    from k2m_core.errors import UserError
-    from k2m_core.eval.evaluator import EvaluatorRunConfig, default_config, load_run_config
-    from k2m_core.eval.evaluator import train_evaluator as run
+    from k2m_core.eval.evaluator import EvaluatorRunConfig
+    from k2m_core.runs import resolve_run_config
+    from k2m_core.train.evaluator import default_config, train_evaluator as run
 
-    if resume is not None:
-        given = [name for name, value in (("DATASET", dataset), ("--out", out), ("--config", config_file),
-                                          ("--glove", glove)) if value]
-        if given or overrides:
-            raise UserError(f"--resume continues {resume} with its own config.toml; drop {', '.join(given) or '--set'}")
-        config, out = load_run_config(resume), resume
-    else:
-        if dataset is None or out is None:
-            raise UserError("k2m eval train-evaluator needs DATASET and --out RUN_DIR (or --resume RUN_DIR)")
-        config = from_toml(EvaluatorRunConfig, config_file) if config_file else default_config(preset, dataset)
-        config.data = str(dataset.resolve())
-        if glove is not None:
-            config.glove = str(glove.resolve())
-        given = as_overrides({"train.steps": steps, "train.batch_size": batch_size, "train.seed": seed,
-                              "train.device": device, "patience": patience})
-        config = apply_overrides(config, given + list(overrides))
-        config.model.validate()
+    config = resolve_run_config(
+        "k2m eval train-evaluator", EvaluatorRunConfig, lambda: default_config(preset, dataset), resume=resume,
+        config_file=config_file, required={"DATASET": dataset, "--out RUN_DIR": out},
+        fresh={"DATASET": dataset, "--out": out, "--config": config_file, "--glove": glove},
+        settings={"data": str(dataset.resolve()) if dataset else None, "glove": str(glove.resolve()) if glove else None,
+                  "train.steps": steps, "train.batch_size": batch_size, "train.seed": seed, "train.device": device,
+                  "patience": patience},
+        overrides=overrides)
+    out = resume or out
     quiet = is_quiet(ctx)
     with progress("train evaluator", config.train.steps, quiet) as advance:
         last = run(config, out, resume=resume is not None, force=force, command=shlex.join(["k2m"] + sys.argv[1:]),
@@ -136,8 +127,7 @@ def t2m(
     from k2m_core.eval.evaluator import load_evaluator
     from k2m_core.eval.t2m import T2MSettings, evaluate_t2m, generations_per_run, markdown_table, write_report
     from k2m_core.generate import load_model
-    from k2m_core.train.distributed import resolve_device
-    from k2m_core.train.t2m import load_run_config as load_t2m_config
+    from k2m_core.loading import read_t2m_config, resolve_device
 
     settings = T2MSettings(repetitions=repetitions, split=split, mm_texts=mm_texts, mm_generations=mm_generations,
                            seed=seed, batch_size=batch_size).validate()
@@ -149,9 +139,9 @@ def t2m(
     if split not in dataset.splits:
         raise UserError(f"--split {split!r}: choose train, val or test")
     sampler = load_model(model, device=dev, clip_weights=clip_weights)
-    trained_on = Path(load_t2m_config(model / "transformer", "transformer").data)
+    trained_on = Path(read_t2m_config(model / "transformer", "transformer").data)
     quiet = is_quiet(ctx)
-    total = generations_per_run(len(dataset.splits[split]), settings)
+    total = generations_per_run(len(dataset.captioned(dataset.splits[split])), settings)
     with progress("t2m eval (motions generated)", total, quiet) as advance:
         report, embeddings = evaluate_t2m(sampler, scorer, dataset, settings, progress=advance)
     report.update(model=str(model), evaluator=str(evaluator), data=str(dataset.path), k2m_version=__version__,
@@ -204,7 +194,7 @@ def critic(
 
     from k2m_core.body import load_body_model
     from k2m_core.eval.critic import critic_windows, load_critic, score_windows, summarise
-    from k2m_core.train.distributed import resolve_device
+    from k2m_core.loading import resolve_device
 
     dev = resolve_device(device)
     model = load_critic(checkpoint, dev)

@@ -40,10 +40,11 @@ def gen(
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per motion at 30 fps (60–300); default: the length estimator."),
     num_samples: int = typer.Option(1, "--num-samples", help="Motions per prompt."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same motions."),
-    cfg: Optional[float] = typer.Option(None, "--cfg", help="Classifier-free guidance scale (default: the model's, 4)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Unmasking steps (default: the model's, 10)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (0 = greedy)."),
-    topk: Optional[float] = typer.Option(None, "--topk", help="Top-k threshold (0.9 keeps the top 10 % of logits)."),
+    cfg: Optional[float] = typer.Option(None, "--cfg", help="Classifier-free guidance scale of the base token layer (default: the model's own)."),
+    residual_cfg: Optional[float] = typer.Option(None, "--residual-cfg", help="Guidance scale of the residual layers, which --cfg leaves alone (default: the model's own)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Unmasking steps of the base layer (default: the model's own)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature of every layer, 0 = greedy (default: the model's own)."),
+    topk: Optional[float] = typer.Option(None, "--topk", help="Top-k threshold of every layer: 0.9 keeps the top 10 % of logits (default: the model's own)."),
     out: Path = typer.Option(Path("out"), "--out", help="Folder for the motion files."),
     formats: str = typer.Option("npz,bvh", "--format", help="Comma-separated: npz, bvh, mp4, gif (videos render the motion)."),
     fps: float = typer.Option(30.0, "--fps", help="Frame rate of the written files (the model makes 30 fps; others are resampled)."),
@@ -56,8 +57,9 @@ def gen(
 
     Example: k2m gen "a man jumps" --frames 150 --out out/ --format npz,mp4
     """
-    from k2m_core.generate import FORMATS, generate_files, load_model, resolve_model, set_sampling
-    from k2m_core.train.distributed import resolve_device
+    from k2m_core.generate import FORMATS, generate_files, load_model, resolve_model
+    from k2m_core.loading import resolve_device
+    from k2m_core.t2m.config import SamplingOverrides
 
     wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
     if not wanted or set(wanted) - set(FORMATS):
@@ -66,6 +68,8 @@ def gen(
         raise UserError(f"--fps {fps}: give 1–240 frames per second")
     if num_samples < 1:
         raise UserError(f"--num-samples must be at least 1, got {num_samples}")
+    sampling = SamplingOverrides(steps=steps, cfg=cfg, residual_cfg=residual_cfg, temperature=temperature,
+                                 top_k=topk).validate()
     texts, lengths = list(prompts or []), [frames] * len(prompts or [])
     if prompts_file is not None:
         more, more_frames = _read_prompts(prompts_file)
@@ -78,8 +82,8 @@ def gen(
         from k2m_core.body import load_body_model
 
         body = load_body_model(body_model)
-    sampler = load_model(resolve_model(model), device=resolve_device(device), clip_weights=clip_weights)
-    set_sampling(sampler, steps=steps, cfg=cfg, temperature=temperature, top_k=topk)
+    sampler = load_model(resolve_model(model), device=resolve_device(device), clip_weights=clip_weights,
+                         sampling=sampling)
     records = generate_files(sampler, texts, lengths, out, num_samples=num_samples, seed=seed, formats=wanted,
                              fps=fps, body=body)
     if as_json:

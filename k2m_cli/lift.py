@@ -58,8 +58,7 @@ def lift(
     """
     from k2m_core.generate import FORMATS
     from k2m_core.lift import dataset_tracks, estimator_tracks, lift_track, resolve_tokenizer, write_lifted
-    from k2m_core.train.distributed import resolve_device
-    from k2m_core.train.vq import load_tokenizer
+    from k2m_core.loading import load_tokenizer, resolve_device
 
     wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
     if not wanted or set(wanted) - set(FORMATS):

@@ -1,4 +1,4 @@
-"""`k2m preprocess`: pose-estimator outputs + captions → a dataset file (SPEC §4).
+"""`k2m preprocess`: pose-estimator outputs (+ captions) → a dataset file.
 
 Only typer is imported at module level; the pipeline (NumPy, h5py) and rich load inside the command.
 """
@@ -47,7 +47,7 @@ def preprocess(
     inputs: List[Path] = typer.Argument(..., show_default=False,
                                         help="Keypoint files or folders (searched recursively)."),
     out: Path = typer.Option(..., "--out", "-o", help="Dataset file to create (.h5)."),
-    captions: Path = typer.Option(..., "--captions", help="CSV or JSONL mapping video (or clip) ids to captions."),
+    captions: Optional[Path] = typer.Option(None, "--captions", help="CSV or JSONL mapping video (or clip) ids to captions. Clips without captions are kept: they train the tokenizer; the text models skip them."),
     fmt: str = typer.Option("auto", "--format", help="auto, coco, openpose, mmpose, npz or jsonl."),
     frame_regex: Optional[str] = typer.Option(None, "--frame-regex",
                                               help="Regex whose first group is the frame number in image ids "
@@ -157,6 +157,9 @@ def print_summary(summary: dict, quiet: bool) -> None:
         ["camera checked", f"{camera['checked_videos']:,} videos ({camera['not_checked_videos']:,} not: no video "
                            "found or --no-camera-check)"],
     ]
+    if summary["captions"]["clips_without"]:
+        rows.append(["without captions", f"{summary['captions']['clips_without']:,} clips (they train the tokenizer; "
+                                         "the text models skip them)"])
     print_table("k2m preprocess", ["", ""], rows, quiet)
     if summary["rejections"]:
         print_table("rejections", ["reason", "level", "count", "frames", "example"],

@@ -18,35 +18,23 @@ _CLIP_WEIGHTS_HELP = "CLIP ViT-B/32 weights file (else $K2M_CLIP_WEIGHTS, else o
 
 def _train(ctx: typer.Context, kind: str, *, data, out, tokenizer, preset, encoder, clip_weights, steps, batch_size,
            seed, device, workers, config_file, overrides, resume, force) -> None:
-    from k2m_core.config import apply_overrides, as_overrides, from_toml
-    from k2m_core.train.t2m import _CONFIGS, default_config, load_run_config, train_t2m
+    from k2m_core.runs import T2M_CONFIGS, resolve_run_config
+    from k2m_core.train.t2m import default_config, train_t2m
 
-    if resume is not None:
-        given = [name for name, value in (("--data", data), ("--out", out), ("--tokenizer", tokenizer),
-                                          ("--config", config_file), ("--encoder", encoder)) if value]
-        if given or overrides:
-            raise UserError(f"--resume continues {resume} with its own config.toml; drop {', '.join(given) or '--set'}")
-        config, out = load_run_config(resume, kind), resume
-    else:
-        if data is None or out is None or (tokenizer is None and config_file is None):
-            raise UserError(f"k2m train {kind} needs --data DATASET, --tokenizer RUN_DIR and --out RUN_DIR "
-                            "(or --resume RUN_DIR)")
-        if config_file:
-            config = from_toml(_CONFIGS[kind], config_file)
-            if config.kind != kind:
-                raise UserError(f"--config {config_file}: a {config.kind} config, not a {kind} one")
-        else:
-            config = default_config(kind, preset, data, tokenizer, encoder or "clip")
-        config.data = str(data.resolve())
-        if tokenizer is not None:
-            config.tokenizer = str(tokenizer.resolve())
-            config.tokens.tokenizer = ""  # re-read the fingerprint from that tokenizer
-        if encoder is not None and config_file:
-            config.text.name, config.text.identity, config.text.vocab = encoder, "", ()
-        given = as_overrides({"train.steps": steps, "train.batch_size": batch_size, "train.seed": seed,
-                              "train.device": device, "train.workers": workers})
-        config = apply_overrides(config, given + list(overrides))
-        config.model.validate()
+    settings = {"data": str(data.resolve()) if data else None, "train.steps": steps, "train.batch_size": batch_size,
+                "train.seed": seed, "train.device": device, "train.workers": workers}
+    if tokenizer is not None:  # another tokenizer: its fingerprint is read again
+        settings.update({"tokenizer": str(tokenizer.resolve()), "tokens.tokenizer": ""})
+    if encoder is not None:  # another text encoder: identity (and vocabulary) are resolved again
+        settings.update({"text.name": encoder, "text.identity": "", "text.vocab": ()})
+    config = resolve_run_config(
+        f"k2m train {kind}", T2M_CONFIGS[kind],
+        lambda: default_config(kind, preset, data, tokenizer, encoder or "clip"), resume=resume,
+        config_file=config_file,
+        required={"--data DATASET": data, "--tokenizer RUN_DIR": tokenizer or config_file, "--out RUN_DIR": out},
+        fresh={"--data": data, "--out": out, "--tokenizer": tokenizer, "--config": config_file, "--encoder": encoder},
+        settings=settings, overrides=overrides)
+    out = resume or out
     quiet = is_quiet(ctx)
     with progress(f"train {kind}", config.train.steps, quiet) as advance:
         last = train_t2m(config, out, resume=resume is not None, force=force, clip_weights=clip_weights,
@@ -74,49 +62,35 @@ _RESUME = typer.Option(None, "--resume", help="Continue this run directory exact
 _FORCE = typer.Option(False, "--force", help="Replace an existing run in --out.")
 
 
-def train_transformer(
-    ctx: typer.Context, data: Optional[Path] = _DATA, out: Optional[Path] = _OUT,
-    tokenizer: Optional[Path] = _TOKENIZER, preset: str = _PRESET, encoder: Optional[str] = _ENCODER,
-    clip_weights: Optional[str] = _CLIP_WEIGHTS,
-    steps: Optional[int] = _STEPS, batch_size: Optional[int] = _BATCH, seed: Optional[int] = _SEED,
-    device: Optional[str] = _DEVICE, workers: Optional[int] = _WORKERS, config_file: Optional[Path] = _CONFIG,
-    overrides: List[str] = _SET, resume: Optional[Path] = _RESUME, force: bool = _FORCE,
-) -> None:
-    """Train the masked transformer: text → base-layer motion tokens (paper §3.4).
+def _trainer(kind: str, summary: str, out_dir: str):
+    """The `k2m train KIND` command: one signature for the three text-to-motion trainers."""
 
-    Example: k2m train transformer --data corpus/dataset.h5 --tokenizer runs/vq --out runs/t2m --preset cpu
+    def command(
+        ctx: typer.Context, data: Optional[Path] = _DATA, out: Optional[Path] = _OUT,
+        tokenizer: Optional[Path] = _TOKENIZER, preset: str = _PRESET, encoder: Optional[str] = _ENCODER,
+        clip_weights: Optional[str] = _CLIP_WEIGHTS,
+        steps: Optional[int] = _STEPS, batch_size: Optional[int] = _BATCH, seed: Optional[int] = _SEED,
+        device: Optional[str] = _DEVICE, workers: Optional[int] = _WORKERS, config_file: Optional[Path] = _CONFIG,
+        overrides: List[str] = _SET, resume: Optional[Path] = _RESUME, force: bool = _FORCE,
+    ) -> None:
+        _train(ctx, kind, data=data, out=out, tokenizer=tokenizer, preset=preset, encoder=encoder,
+               clip_weights=clip_weights, steps=steps, batch_size=batch_size, seed=seed, device=device,
+               workers=workers, config_file=config_file, overrides=overrides, resume=resume, force=force)
+
+    command.__name__ = f"train_{kind}"
+    command.__doc__ = f"""{summary}
+
+    Example: k2m train {kind} --data corpus/dataset.h5 --tokenizer runs/vq --out runs/{out_dir} --preset cpu
     """
-    _train(ctx, "transformer", **{k: v for k, v in locals().items() if k != "ctx"})
+    return command
 
 
-def train_residual(
-    ctx: typer.Context, data: Optional[Path] = _DATA, out: Optional[Path] = _OUT,
-    tokenizer: Optional[Path] = _TOKENIZER, preset: str = _PRESET, encoder: Optional[str] = _ENCODER,
-    clip_weights: Optional[str] = _CLIP_WEIGHTS,
-    steps: Optional[int] = _STEPS, batch_size: Optional[int] = _BATCH, seed: Optional[int] = _SEED,
-    device: Optional[str] = _DEVICE, workers: Optional[int] = _WORKERS, config_file: Optional[Path] = _CONFIG,
-    overrides: List[str] = _SET, resume: Optional[Path] = _RESUME, force: bool = _FORCE,
-) -> None:
-    """Train the residual transformer: token layers 1…5 from the layers below and the text.
-
-    Example: k2m train residual --data corpus/dataset.h5 --tokenizer runs/vq --out runs/res --preset cpu
-    """
-    _train(ctx, "residual", **{k: v for k, v in locals().items() if k != "ctx"})
-
-
-def train_length(
-    ctx: typer.Context, data: Optional[Path] = _DATA, out: Optional[Path] = _OUT,
-    tokenizer: Optional[Path] = _TOKENIZER, preset: str = _PRESET, encoder: Optional[str] = _ENCODER,
-    clip_weights: Optional[str] = _CLIP_WEIGHTS,
-    steps: Optional[int] = _STEPS, batch_size: Optional[int] = _BATCH, seed: Optional[int] = _SEED,
-    device: Optional[str] = _DEVICE, workers: Optional[int] = _WORKERS, config_file: Optional[Path] = _CONFIG,
-    overrides: List[str] = _SET, resume: Optional[Path] = _RESUME, force: bool = _FORCE,
-) -> None:
-    """Train the length estimator: text → distribution over motion lengths (used when no --frames).
-
-    Example: k2m train length --data corpus/dataset.h5 --tokenizer runs/vq --out runs/len --preset cpu
-    """
-    _train(ctx, "length", **{k: v for k, v in locals().items() if k != "ctx"})
+train_transformer = _trainer("transformer", "Train the masked transformer: text → base-layer motion tokens (paper §3.4).",
+                             "t2m")
+train_residual = _trainer("residual", "Train the residual transformer: token layers 1…5 from the layers below and the "
+                          "text.", "res")
+train_length = _trainer("length", "Train the length estimator: text → distribution over motion lengths (used when no "
+                        "--frames).", "len")
 
 
 def encode_text(
@@ -134,9 +108,9 @@ def encode_text(
     Example: k2m data encode-text corpus/dataset.h5 --encoder clip --clip-weights ViT-B-32.safetensors
     """
     from k2m_core.data.dataset import Dataset
+    from k2m_core.loading import resolve_device
     from k2m_core.t2m.data import encode_captions
     from k2m_core.text import load_text_encoder
-    from k2m_core.train.distributed import resolve_device
 
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
@@ -162,9 +136,9 @@ def tokenize(
     Example: k2m data tokenize corpus/dataset.h5 --tokenizer runs/vq
     """
     from k2m_core.data.dataset import Dataset
-    from k2m_core.t2m.data import token_spec, tokenize_clips, write_token_cache
-    from k2m_core.train.distributed import resolve_device
-    from k2m_core.train.vq import load_tokenizer
+    from k2m_core.loading import load_tokenizer, resolve_device
+    from k2m_core.t2m.data import tokenize_clips, write_token_cache
+    from k2m_core.t2m.tokens import token_spec
 
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")

@@ -10,7 +10,6 @@ from typing import List, Optional
 import typer
 
 from k2m_cli.ui import is_quiet, print_table, progress
-from k2m_core.errors import UserError
 
 app = typer.Typer(help="Train the tokenizer and the text-to-motion models.", no_args_is_help=True)
 
@@ -37,24 +36,18 @@ def train_vq(
 
     Example: k2m train vq --data corpus/dataset.h5 --out runs/vq --preset cpu
     """
-    from k2m_core.config import apply_overrides, as_overrides, from_toml
-    from k2m_core.train.vq import VQRunConfig, default_config, load_run_config, train_vq as run
+    from k2m_core.runs import VQRunConfig, resolve_run_config
+    from k2m_core.train.vq import default_config, train_vq as run
 
-    if resume is not None:
-        given = [name for name, value in (("--data", data), ("--out", out), ("--config", config_file)) if value]
-        if given or overrides:
-            raise UserError(f"--resume continues {resume} with its own config.toml; drop {', '.join(given) or '--set'}")
-        config, out = load_run_config(resume), resume
-    else:
-        if data is None or out is None:
-            raise UserError("k2m train vq needs --data DATASET and --out RUN_DIR (or --resume RUN_DIR)")
-        config = from_toml(VQRunConfig, config_file) if config_file else default_config(preset, data)
-        config.data = str(data.resolve())
-        given = as_overrides({"model.adapter": adapter, "model.body_model": body_model, "train.steps": steps,
-                              "train.batch_size": batch_size, "train.seed": seed, "train.device": device,
-                              "train.workers": workers})
-        config = apply_overrides(config, given + list(overrides))
-        config.model.validate()
+    config = resolve_run_config(
+        "k2m train vq", VQRunConfig, lambda: default_config(preset, data), resume=resume, config_file=config_file,
+        required={"--data DATASET": data, "--out RUN_DIR": out},
+        fresh={"--data": data, "--out": out, "--config": config_file},
+        settings={"data": str(data.resolve()) if data else None, "model.adapter": adapter,
+                  "model.body_model": body_model, "train.steps": steps, "train.batch_size": batch_size,
+                  "train.seed": seed, "train.device": device, "train.workers": workers},
+        overrides=overrides)
+    out = resume or out
     quiet = is_quiet(ctx)
     with progress("train vq", config.train.steps, quiet) as advance:
         last = run(config, out, resume=resume is not None, force=force,

@@ -1,4 +1,4 @@
-"""Atomic file writing: a finished-looking file is always a finished file (SPEC §4, §10)."""
+"""Atomic file writing: a finished-looking file is always a finished file (docs/design.md#engineering)."""
 
 from __future__ import annotations
 

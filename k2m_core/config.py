@@ -114,12 +114,17 @@ def to_dict(config: Any) -> dict:
     return dataclasses.asdict(config)
 
 
-def from_toml(cls: type[T], path: str | Path) -> T:
+def read_toml(path: str | Path, fix: str = "fix the file") -> dict:
+    """The TOML file ``path`` as a dict; a `UserError` saying ``fix`` if it cannot be read. The one
+    TOML reader of k2m (``tomllib``, or ``tomli`` on Python 3.10)."""
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read config ({exc}); fix the file or drop --config") from None
-    return from_dict(cls, data, str(path))
+        raise UserError(f"{path}: cannot read it ({exc}); {fix}") from None
+
+
+def from_toml(cls: type[T], path: str | Path, fix: str = "fix the file or drop --config") -> T:
+    return from_dict(cls, read_toml(path, fix), str(path))
 
 
 def as_overrides(values: dict[str, Any]) -> list[str]:

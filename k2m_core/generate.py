@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from k2m_core.errors import UserError
+from k2m_core.t2m.config import SamplingOverrides
 
 BUNDLED = Path(__file__).resolve().parent / "models"  # models shipped inside the package
 DEFAULT_MODEL = "k2m-mini"
-FPS = 30.0  # generated motion runs at the dataset rate (SPEC §2)
+FPS = 30.0  # generated motion runs at the dataset rate (docs/design.md#conventions)
 MIN_FRAMES, MAX_FRAMES = 60, 300  # 2–10 s, the clip lengths models are trained on
 FORMATS = ("npz", "bvh", "mp4", "gif")  # motion files, then rendered previews
 
@@ -41,9 +41,11 @@ def resolve_model(model: str | Path | None) -> Path:
                     "with `k2m train …` (see README) and pass its folder")
 
 
-def load_model(model_dir: Path, *, device: torch.device | str = "cpu", clip_weights: str | None = None):
-    """A `Sampler` from a model folder (see the module docstring)."""
-    from k2m_core.train.t2m import load_sampler
+def load_model(model_dir: Path, *, device: torch.device | str = "cpu", clip_weights: str | None = None,
+               sampling: SamplingOverrides | None = None):
+    """A `Sampler` from a model folder (see the module docstring), sampling with the models' own
+    settings changed by ``sampling``."""
+    from k2m_core.loading import load_sampler
 
     model_dir = Path(model_dir)
     if not (model_dir / "transformer").is_dir() or not (model_dir / "vq").is_dir():
@@ -51,13 +53,7 @@ def load_model(model_dir: Path, *, device: torch.device | str = "cpu", clip_weig
                         "transformer/ (and optionally residual/, length/) from `k2m train …`")
     optional = {name: model_dir / name if (model_dir / name).is_dir() else None for name in ("residual", "length")}
     return load_sampler(model_dir / "transformer", optional["residual"], optional["length"],
-                        tokenizer_dir=model_dir / "vq", clip_weights=clip_weights, device=device)
-
-
-def set_sampling(sampler, *, steps=None, cfg=None, temperature=None, top_k=None) -> None:
-    """Override the sampling settings stored with the models (None keeps a setting)."""
-    given = {"steps": steps, "cfg_scale": cfg, "temperature": temperature, "top_k": top_k}
-    sampler.masked_settings = replace(sampler.masked_settings, **{k: v for k, v in given.items() if v is not None})
+                        tokenizer_dir=model_dir / "vq", clip_weights=clip_weights, device=device, sampling=sampling)
 
 
 def slug(prompt: str) -> str:
@@ -75,8 +71,6 @@ def generate_files(sampler, prompts: list[str], frames: list[int | None], out_di
     Returns one record per motion: prompt, sample, frames, seed, files."""
     from k2m_core.export.motion_file import WorldMotion, save_motion
     from k2m_core.export.world import camera_to_world
-    from k2m_core.render.draw import write_video
-    from k2m_core.render.sources import render_motions
 
     for n in frames:
         if n is not None and not MIN_FRAMES <= n <= MAX_FRAMES:
@@ -108,7 +102,10 @@ def generate_files(sampler, prompts: list[str], frames: list[int | None], out_di
             path = stem.with_suffix(f".{kind}")
             if kind in ("npz", "bvh"):
                 save_motion(world, path, body, seed=seed)
-            else:
+            else:  # previews: the renderer is imported only when one is asked for
+                from k2m_core.render.draw import write_video
+                from k2m_core.render.sources import render_motions
+
                 video, rate = render_motions([world], body, captions=[prompt], fps=fps)
                 write_video(path, video, rate)
             files.append(str(path))

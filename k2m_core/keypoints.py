@@ -1,4 +1,4 @@
-"""The 18-keypoint clip format (SPEC §3) and the encoder-input normalisation (SPEC §6).
+"""The 18-keypoint clip format and the encoder-input normalisation (docs/design.md#keypoints).
 
 A clip is an ``(F, 18, 3)`` float32 array: rows 0–16 are COCO-17 ``(x, y, c)`` in pixels with
 confidence ``c`` in [0, 1]; row 17 is ``(W, H, 1)`` of the source video. A missing keypoint has
@@ -58,7 +58,7 @@ def make_clip(xy: np.ndarray, conf: np.ndarray, width: float, height: float) -> 
 
 
 def validate_clip(clip: np.ndarray, where: str = "clip") -> None:
-    """Raise `UserError` naming ``where`` if ``clip`` breaks any invariant of SPEC §3."""
+    """Raise `UserError` naming ``where`` if ``clip`` breaks any invariant of docs/design.md#keypoints."""
     if not isinstance(clip, np.ndarray):
         raise UserError(f"{where}: expected a NumPy array, got {type(clip).__name__}")
     if clip.ndim != 3 or clip.shape[1:] != (NUM_ROWS, 3):
@@ -98,8 +98,9 @@ def default_focal(width: float, height: float) -> float:
 
 
 def normalise_for_encoder(clip, conf_threshold: float = 0.8):
-    """SPEC §6 encoder input: ``(..., F, 17, 3)`` with x, y mapped to ``(p − (W/2, H/2)) / (max(W, H)/2)``
-    and confidence kept; rows with c below ``conf_threshold`` are zeroed entirely.
+    """The encoder input (docs/design.md#keypoints): ``(..., F, 17, 3)`` with x, y mapped to
+    ``(p − (W/2, H/2)) / (max(W, H)/2)`` and confidence kept; rows with c below ``conf_threshold``
+    are zeroed entirely.
 
     ``clip`` is ``(..., F, 18, 3)`` (NumPy or torch). Only arithmetic is used so both work.
     """

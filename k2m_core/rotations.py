@@ -2,7 +2,7 @@
 
 All functions are differentiable and stable near angle 0 (Taylor expansions) and near π
 (quaternion route with atan2). Quaternions are ``(w, x, y, z)``. The 6D representation is the first
-two *columns* of the rotation matrix, ``(r00, r10, r20, r01, r11, r21)`` (SPEC §2).
+two *columns* of the rotation matrix, ``(r00, r10, r20, r01, r11, r21)`` (docs/design.md#conventions).
 """
 
 from __future__ import annotations
@@ -86,16 +86,6 @@ def axis_angle_to_quaternion(axis_angle: Tensor) -> Tensor:
     return torch.cat([w, axis_angle * half_sinc], dim=-1)
 
 
-def quaternion_to_matrix(quat: Tensor) -> Tensor:
-    """``(..., 4)`` (any norm) → ``(..., 3, 3)``."""
-    w, x, y, z = (quat / quat.norm(dim=-1, keepdim=True)).unbind(-1)
-    return torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], dim=-1).reshape(quat.shape[:-1] + (3, 3))
-
-
 def matrix_to_axis_angle(matrix: Tensor) -> Tensor:
     """``(..., 3, 3)`` → ``(..., 3)``."""
     return quaternion_to_axis_angle(matrix_to_quaternion(matrix))
@@ -115,14 +105,6 @@ def rot6d_to_matrix(rot6d: Tensor) -> Tensor:
     return torch.stack([b1, b2, b3], dim=-1)
 
 
-def axis_angle_to_rot6d(axis_angle: Tensor) -> Tensor:
-    return matrix_to_rot6d(axis_angle_to_matrix(axis_angle))
-
-
-def rot6d_to_axis_angle(rot6d: Tensor) -> Tensor:
-    return matrix_to_axis_angle(rot6d_to_matrix(rot6d))
-
-
 def matrix_to_euler_zyx(matrix: Tensor) -> Tensor:
     """``(..., 3, 3)`` → intrinsic Z-Y-X angles ``(..., 3)`` in radians, ordered (z, y, x), with
     R = Rz(z)·Ry(y)·Rx(x) — the order of BVH's ``Zrotation Yrotation Xrotation`` channels."""
@@ -134,15 +116,3 @@ def matrix_to_euler_zyx(matrix: Tensor) -> Tensor:
                     torch.atan2(-matrix[..., 0, 1], matrix[..., 1, 1]))
     x = torch.where(regular, torch.atan2(matrix[..., 2, 1], matrix[..., 2, 2]), torch.zeros_like(y))
     return torch.stack([z, y, x], dim=-1)
-
-
-def euler_zyx_to_matrix(angles: Tensor) -> Tensor:
-    """Inverse of `matrix_to_euler_zyx`: ``(..., 3)`` (z, y, x) radians → Rz·Ry·Rx."""
-    z, y, x = angles.unbind(-1)
-
-    def about(axis: int, a: Tensor) -> Tensor:
-        v = torch.zeros(a.shape + (3,), dtype=a.dtype, device=a.device)
-        v[..., axis] = 1.0
-        return axis_angle_to_matrix(v * a[..., None])
-
-    return about(2, z) @ about(1, y) @ about(0, x)

@@ -18,7 +18,7 @@ from k2m_core.errors import UserError
 from k2m_core.rotations import axis_angle_to_matrix
 
 SMPLX_FACE_JOINTS = [24, 26, 25, 28, 27]  # smplx joints 24–28 are nose, reye, leye, rear, lear
-TOL = 1e-5  # metres (SPEC §5)
+TOL = 1e-5  # metres (docs/design.md#body-models)
 
 
 @pytest.fixture(scope="session")

@@ -115,3 +115,19 @@ def test_file_without_focal_reads_as_paper_camera(tmp_path):
     with h5py.File(tmp_path / "d.h5", "a") as f:
         del f["clip_focal"]
     np.testing.assert_array_equal(Dataset(tmp_path / "d.h5").focals, np.full(4, 5000.0))
+
+
+def test_clips_may_have_no_caption(tmp_path):
+    from k2m_core.preprocess.validate import validate_dataset
+
+    rng = np.random.default_rng(0)
+    with DatasetWriter(tmp_path / "d.h5") as writer:
+        writer.add_clip("a", random_clip(rng, 60), [])
+        writer.add_clip("b", random_clip(rng, 60), ["walks", "strolls"])
+        writer.add_clip("c", random_clip(rng, 60), [])
+        with pytest.raises(UserError, match="caption is empty"):
+            writer.add_clip("d", random_clip(rng, 60), ["runs", " "])
+    ds = Dataset(tmp_path / "d.h5")
+    assert [ds.captions(i) for i in range(3)] == [[], ["walks", "strolls"], []]
+    assert ds.captioned(np.arange(3)).tolist() == [1] and ds.captioned([0, 2]).tolist() == []
+    assert validate_dataset(tmp_path / "d.h5") == []

@@ -128,3 +128,22 @@ def test_eval_user_errors(k2m, model_dir, tmp_path, args, message):
     result = k2m("eval", *[str(names.get(a, tmp_path / a if a.endswith((".pth", ".npz")) else a)) for a in args])
     assert result.code == 2 and message in result.err, result.err
     assert len(result.err.strip().splitlines()) == 1
+
+
+def test_evaluator_training_skips_clips_without_captions(tmp_path):
+    from dataclasses import replace
+
+    from k2m_core.data.dataset import DatasetWriter
+    from k2m_core.keypoints import make_clip
+    from k2m_core.train.evaluator import default_config, train_evaluator
+
+    rng = np.random.default_rng(0)
+    with DatasetWriter(tmp_path / "d.h5", split_seed=0) as writer:
+        for i in range(40):
+            captions = [] if i % 4 == 0 else [f"a person does thing {i % 5}"]
+            writer.add_clip(f"c{i}", make_clip(rng.uniform(100, 900, (64, 17, 2)), np.ones((64, 17)), 1000, 1000),
+                            captions)
+    config = default_config("tiny", tmp_path / "d.h5")
+    config.train = replace(config.train, steps=4, eval_every=4, save_every=4, device="cpu")
+    last = train_evaluator(config, tmp_path / "run")
+    assert last["clips_without_captions"] == 10 and np.isfinite(last["eval/val_loss"])

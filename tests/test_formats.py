@@ -105,7 +105,7 @@ def test_jsonl_chunks_cover_every_record_once(tmp_path):
 
 
 def test_layout_tables_match_reference():
-    # REFERENCE §6: BODY_25 and COCO-18 indices of COCO-17 nose…right_ankle
+    # docs/design.md#ref-formats: BODY_25 and COCO-18 indices of COCO-17 nose…right_ankle
     assert BODY_25_TO_COCO == (0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11)
     assert COCO_18_TO_COCO == (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10)
     xy = np.arange(17 * 2, dtype=float).reshape(1, 17, 2) + 1
@@ -170,14 +170,19 @@ def test_real_coco_annotation_sample():
                                                        for k in range(17)])
 
 
-def test_real_halpe26_running_clip():
-    det = read_pose_array(REAL / "running_halpe26_2d.npz", "running")
-    raw = np.load(REAL / "running_halpe26_2d.npz")
+def test_real_coco17_running_clip():
+    """The running clip as rtmlib-style COCO-17 arrays (its 26-row sibling is GLAMR's body26fk, not
+    Halpe-26: its first 17 rows are not COCO-17)."""
+    det = read_pose_array(REAL / "running_coco17_2d.npz", "running")
+    raw = np.load(REAL / "running_coco17_2d.npz")
     assert det.fps == 30 and det.size is None and len(det) == 203
     assert det.focal == 1000.0  # from its intrinsics cam_K
-    seen = raw["scores"][:, :17] > 0
+    seen = raw["scores"] > 0
     np.testing.assert_array_equal(det.conf > 0, seen)
-    np.testing.assert_array_equal(det.xy[seen], raw["keypoints"][:, :17][seen])
+    np.testing.assert_array_equal(det.xy[seen], raw["keypoints"][seen])
+    assert (det.conf[:, :5] == 0).all() and (det.conf[:, 5:] > 0).all()  # no face; shoulders to ankles
+    y = det.xy[..., 1]  # image y grows downwards: shoulders above hips above ankles in every frame
+    assert (y[:, [5, 6]].mean(1) < y[:, [11, 12]].mean(1)).all() and (y[:, [11, 12]] < y[:, [15, 16]]).all()
 
 
 @pytest.mark.parametrize("content, reason", [

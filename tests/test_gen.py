@@ -1,6 +1,7 @@
 """`k2m gen` end to end with tiny models trained here on the synthetic corpus."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -66,3 +67,35 @@ def test_model_names_resolve_to_bundled_folders(k2m, tmp_path, monkeypatch):
     assert generate.resolve_model(tmp_path) == tmp_path  # a folder wins
     result = k2m("gen", "a man jumps", "--model", "no-such-model")
     assert result.code == 2 and "bundled: my-model" in result.err
+
+
+def test_sampling_options_reach_the_sampler_checked():
+    """--cfg sets the base pass only, --residual-cfg the residual one, --temperature/--topk both;
+    the models' stored settings are left as they are, and a bad value names its option."""
+    from k2m_core.errors import UserError
+    from k2m_core.generate import load_model, resolve_model
+    from k2m_core.t2m.config import SamplingOverrides
+
+    stored = load_model(resolve_model("k2m-mini"))
+    assert stored.masked_settings == stored.transformer.config.sampling
+    assert stored.residual_settings == stored.residual.config.sampling
+    chosen = load_model(resolve_model("k2m-mini"), sampling=SamplingOverrides(cfg=7.0, temperature=0.5, steps=4))
+    assert (chosen.masked_settings.cfg_scale, chosen.masked_settings.steps, chosen.masked_settings.temperature) == \
+        (7.0, 4, 0.5)
+    assert chosen.residual_settings.cfg_scale == stored.residual_settings.cfg_scale
+    assert chosen.residual_settings.temperature == 0.5
+    assert chosen.transformer.config.sampling == stored.transformer.config.sampling
+    residual = SamplingOverrides(residual_cfg=1.5).apply(stored.masked_settings, stored.residual_settings)
+    assert residual == (stored.masked_settings, replace(stored.residual_settings, cfg_scale=1.5))
+    for bad, option in ((dict(steps=0), "--steps"), (dict(cfg=float("nan")), "--cfg"), (dict(top_k=2.0), "--topk"),
+                        (dict(temperature=-1.0), "--temperature"), (dict(residual_cfg=float("inf")), "--residual-cfg")):
+        with pytest.raises(UserError, match=option):
+            SamplingOverrides(**bad).validate()
+
+
+def test_gen_help_names_the_models_own_defaults(k2m):
+    """The help promises no number a model may not have (k2m-mini guides with 3, not MoMask's 4)."""
+    result = k2m("gen", "--help")
+    assert result.code == 0
+    text = " ".join(result.out.split())
+    assert text.count("default: the model's own") >= 5 and "the model's, 4" not in text

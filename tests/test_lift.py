@@ -11,7 +11,7 @@ from k2m_core.data.dataset import Dataset, DatasetWriter
 from k2m_core.eval.recon import PoseScores, reconstruction_metrics
 from k2m_core.export.motion_file import load_motion
 from k2m_core.lift import _fade, _windows, fill_gaps, lift_keypoints
-from k2m_core.train.vq import load_tokenizer
+from k2m_core.loading import load_tokenizer
 
 MINI = "k2m-mini"
 

@@ -21,7 +21,7 @@ def test_rest_pose_equals_reference():
         assert torch.allclose(joints[j] - joints[PARENTS[j]], offsets[j], atol=1e-6), JOINT_NAMES[j]
     out = body(identity_pose(1), torch.zeros(1, 10), torch.zeros(1, 3))
     assert torch.allclose(out.joints[0], joints)
-    # Spot values from REFERENCE.md §5 summed along the chain: left ankle and head.
+    # Spot values of SMPL's neutral rest pose (docs/design.md#ref-smpl) summed along the chain: left ankle and head.
     assert torch.allclose(out.joints[0, 7], torch.tensor([0.088406, -1.087899, -0.026785]), atol=1e-5)
     assert torch.allclose(out.joints[0, 15], torch.tensor([0.004990, 0.352572, 0.036532]), atol=1e-5)
 

@@ -17,17 +17,18 @@ from typer.testing import CliRunner
 from k2m_core.data.dataset import Dataset, DatasetWriter
 from k2m_core.errors import UserError
 from k2m_core.keypoints import make_clip
-from k2m_core.t2m.config import (MaskedSampling, ResidualSampling, TextSpec, TokenSpec, length_preset, masked_preset,
+from k2m_core.loading import load_sampler, load_t2m_model, read_t2m_config
+from k2m_core.runs import load_weights
+from k2m_core.t2m.config import (SamplingOverrides, TextSpec, TokenSpec, length_preset, masked_preset,
                                  residual_preset)
-from k2m_core.t2m.data import (TokenTextBatches, read_token_cache, token_spec, tokenize_clips,
-                               tokenizer_fingerprint, write_token_cache)
+from k2m_core.t2m.data import TokenTextBatches, read_token_cache, tokenize_clips, write_token_cache
+from k2m_core.t2m.tokens import token_spec, tokenizer_fingerprint
 from k2m_core.t2m.models import LengthEstimator, MaskedTransformer, ResidualTransformer
 from k2m_core.t2m.sampler import Sampler
 from k2m_core.text.base import TextEncoder
-from k2m_core.train.checkpoint import load_weights, save_weights
+from k2m_core.train.checkpoint import save_weights
 from k2m_core.train.rundir import read_metrics
-from k2m_core.train.t2m import (default_config, load_length_estimator, load_residual, load_run_config,
-                                load_sampler, load_transformer, train_t2m)
+from k2m_core.train.t2m import default_config, train_t2m
 
 ACTIONS = ["walks", "jumps", "runs", "waves", "kicks", "spins", "crawls", "bows"]
 ADVERBS = ["slowly", "quickly", "twice", "calmly"]
@@ -45,8 +46,9 @@ def synthetic_codes(action: int, adverb: int, extra: int) -> np.ndarray:
     return np.stack([base, layer1, layer2], axis=-1)
 
 
-def make_corpus(path, clips=240, seed=0):
-    """A dataset file whose token cache (fingerprint SPEC.tokenizer) follows the captions."""
+def make_corpus(path, clips=240, seed=0, uncaptioned=0):
+    """A dataset file whose token cache (fingerprint SPEC.tokenizer) follows the captions; every
+    ``uncaptioned``-th clip (none if 0) has no caption."""
     rng = np.random.default_rng(seed)
     codes = []
     with DatasetWriter(path, split_seed=seed) as writer:
@@ -55,8 +57,9 @@ def make_corpus(path, clips=240, seed=0):
             clip_codes = synthetic_codes(action, adverb, int(rng.integers(2)))
             frames = len(clip_codes) * 4 - int(rng.integers(4))
             xy = rng.uniform(100, 900, (frames, 17, 2))
+            texts = [f"a person {ACTIONS[action]} {ADVERBS[adverb]}", f"someone {ACTIONS[action]}"]
             writer.add_clip(f"c{i}", make_clip(xy, np.ones((frames, 17)), 1000, 1000),
-                            [f"a person {ACTIONS[action]} {ADVERBS[adverb]}", f"someone {ACTIONS[action]}"])
+                            [] if uncaptioned and i % uncaptioned == 0 else texts)
             codes.append(clip_codes)
     write_token_cache(path, codes, SPEC, tokenizer_dir="synthetic")
     return Dataset(path)
@@ -196,7 +199,8 @@ def _fixed_loss(model, batch, seed=0):
 
 @pytest.mark.parametrize("kind", ["transformer", "residual"])
 def test_training_lowers_the_token_losses(corpus, tmp_path, kind):
-    from k2m_core.train.t2m import build_model, prepare, _text_rows
+    from k2m_core.loading import build_t2m_model
+    from k2m_core.train.t2m import prepare, _text_rows
 
     config = tiny_config(kind, corpus, steps=60, batch_size=16, lr=3e-3, eval_every=60, save_every=60)
     last = train_t2m(config, tmp_path / kind)
@@ -205,8 +209,8 @@ def test_training_lowers_the_token_losses(corpus, tmp_path, kind):
                                corpus.splits["train"], SPEC.max_tokens, 16, 0)
     batch = batches.fixed(corpus.splits["val"][:32])
     torch.manual_seed(config.train.seed)
-    before = _fixed_loss(build_model(prepared), batch)
-    after = _fixed_loss((load_transformer if kind == "transformer" else load_residual)(tmp_path / kind), batch)
+    before = _fixed_loss(build_t2m_model(prepared), batch)
+    after = _fixed_loss(load_t2m_model(tmp_path / kind, kind), batch)
     assert after < before - 0.5, (before, after)
     if kind == "transformer":
         assert last["eval/masked_acc"] > last["eval/masked_freq_baseline"]
@@ -222,7 +226,7 @@ def test_length_estimator_correlates_with_true_lengths(corpus, tmp_path):
     last = train_t2m(config, tmp_path / "length")
     assert last["eval/length_corr"] > 0.6  # held-out (validation) captions
     assert last["eval/length_mae_frames"] < last["eval/length_baseline_mae_frames"]
-    model = load_length_estimator(tmp_path / "length")
+    model = load_t2m_model(tmp_path / "length", "length")
     assert model.logits(model.text.words.tokenize(["a person bows calmly"])).argmax() > \
         model.logits(model.text.words.tokenize(["a person walks slowly"])).argmax()
 
@@ -239,13 +243,27 @@ def test_frozen_encoder_features_come_from_the_cache(corpus, tmp_path):
     config = tiny_config("transformer", Dataset(path), encoder="clip", steps=4)
     config.text = TextSpec(name="hash", identity="hash:0", dim=16)
     train_t2m(config, tmp_path / "run")
-    saved = load_run_config(tmp_path / "run", "transformer")
+    saved = read_t2m_config(tmp_path / "run", "transformer")
     assert saved.text.identity == "hash:0" and saved.tokens == SPEC
-    load_transformer(tmp_path / "run", text_encoder=encoder)
+    load_t2m_model(tmp_path / "run", "transformer", text_encoder=encoder)
     with pytest.raises(UserError, match="trained on text encoder hash:0, but hash:1 was given"):
-        load_transformer(tmp_path / "run", text_encoder=HashEncoder(salt=1))
-    with pytest.raises(UserError, match="is a transformer run, not a residual run"):
-        load_residual(tmp_path / "run")
+        load_t2m_model(tmp_path / "run", "transformer", text_encoder=HashEncoder(salt=1))
+    with pytest.raises(UserError, match="is a masked transformer run, not a residual transformer run"):
+        load_t2m_model(tmp_path / "run", "residual")
+
+
+@pytest.mark.parametrize("kind", ["transformer", "length"])
+def test_text_models_skip_clips_without_captions(tmp_path, kind):
+    corpus = make_corpus(tmp_path / "d.h5", clips=60, uncaptioned=3)
+    last = train_t2m(tiny_config(kind, corpus, steps=4, eval_every=4, save_every=4), tmp_path / kind)
+    assert last["clips_without_captions"] == 20
+    with pytest.raises(ValueError, match="needs a caption"):
+        TokenTextBatches(read_token_cache(corpus, SPEC), np.zeros((len(corpus.all_captions), 4)),
+                         corpus.caption_offsets, np.arange(len(corpus)), SPEC.max_tokens, 8, 0)
+    bare = make_corpus(tmp_path / "bare.h5", clips=20, uncaptioned=1)
+    with pytest.raises(UserError, match="no training clip has a caption"):
+        train_t2m(tiny_config(kind, bare, steps=4), tmp_path / "bare")
+    assert not (tmp_path / "bare").exists()
 
 
 # ---------------------------------------------------------------- models and sampler
@@ -290,11 +308,10 @@ def test_sampler_seed_cfg_and_padding(corpus):
         assert (out.codes[row, :length_] >= 0).all() and (out.codes[row, length_:] == -1).all()
     assert torch.equal(sampler.generate(prompts, [12, 40, 5], seed=7, decode=False).codes, out.codes)
     assert not torch.equal(sampler.generate(prompts, [12, 40, 5], seed=8, decode=False).codes, out.codes)
-    guided = Sampler(masked, residual, length, masked=MaskedSampling(cfg_scale=1.0),
-                     residual_settings=ResidualSampling(cfg_scale=1.0))
+    guided = Sampler(masked, residual, length, sampling=SamplingOverrides(cfg=1.0, residual_cfg=1.0))
     assert not torch.equal(guided.generate(prompts, [12, 40, 5], seed=7, decode=False).codes, out.codes)
     # One prompt alone, greedy: padding rows of other prompts do not change its tokens.
-    greedy = dict(masked=MaskedSampling(temperature=0.0), residual_settings=ResidualSampling(temperature=0.0))
+    greedy = dict(sampling=SamplingOverrides(temperature=0.0))
     together = Sampler(masked, residual, length, **greedy).generate(prompts, [12, 40, 5], decode=False).codes
     alone = Sampler(masked, residual, length, **greedy).generate(prompts[:1], [12], decode=False).codes
     assert torch.equal(together[0, :3], alone[0])
@@ -350,7 +367,7 @@ def test_commands_train_resume_and_load_a_sampler(tmp_path):
     from k2m_core.tokenizer import MotionVQAdapter, preset
     from k2m_core.train.checkpoint import save_checkpoint
     from k2m_core.train.rundir import create_run_dir
-    from k2m_core.train.vq import VQRunConfig
+    from k2m_core.runs import VQRunConfig
 
     vq = tmp_path / "vq"
     vq_config = VQRunConfig(model=preset("tiny"))
@@ -377,20 +394,20 @@ def test_commands_train_resume_and_load_a_sampler(tmp_path):
     result = runner.invoke(app, ["train", "transformer", *common, "--out", str(tmp_path / "transformer")])
     assert isinstance(result.exception, UserError) and "--resume" in str(result.exception)
     result = runner.invoke(app, ["train", "residual", "--resume", str(tmp_path / "transformer")])
-    assert isinstance(result.exception, UserError) and "not a residual run" in str(result.exception)
+    assert isinstance(result.exception, UserError) and "not a residual transformer run" in str(result.exception)
 
     # Resuming from step 3 reproduces the uninterrupted run's final weights exactly.
-    reference = load_transformer(tmp_path / "transformer").state_dict()
+    reference = load_t2m_model(tmp_path / "transformer", "transformer").state_dict()
     (tmp_path / "transformer" / "checkpoints" / "latest").write_text("step_00000003")
     (tmp_path / "transformer" / "finished.json").unlink()
     shutil.rmtree(tmp_path / "transformer" / "checkpoints" / "step_00000006")
     result = runner.invoke(app, ["train", "transformer", "--resume", str(tmp_path / "transformer")])
     assert result.exit_code == 0, result.output
-    resumed = load_transformer(tmp_path / "transformer").state_dict()
+    resumed = load_t2m_model(tmp_path / "transformer", "transformer").state_dict()
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
 
     sampler = load_sampler(tmp_path / "transformer", tmp_path / "residual", tmp_path / "length")
     out = sampler.generate(["a person jumps quickly"], seed=0)
     assert out.motion.joints.shape[:2] == (1, int(out.frames[0]))
-    config = json.loads(json.dumps(load_run_config(tmp_path / "residual").text.__dict__, default=list))
+    config = json.loads(json.dumps(read_t2m_config(tmp_path / "residual").text.__dict__, default=list))
     assert config["name"] == "words" and config["identity"].startswith("words:")

@@ -15,9 +15,10 @@ from k2m_core.config import apply_overrides, from_toml, to_toml
 from k2m_core.data.dataset import Dataset, DatasetWriter
 from k2m_core.errors import UserError
 from k2m_core.keypoints import make_clip
-from k2m_core.train.checkpoint import latest_checkpoint, load_checkpoint, load_weights, save_weights
+from k2m_core.runs import TrainConfig, latest_checkpoint, load_weights
+from k2m_core.train.checkpoint import load_checkpoint, save_weights
 from k2m_core.train.distributed import Dist, shutdown
-from k2m_core.train.loop import TrainConfig, fit
+from k2m_core.train.loop import fit
 from k2m_core.train.rundir import create_run_dir, read_metrics
 from k2m_core.keypoints import mirror_clip
 from k2m_core.train.windows import WindowSampler

@@ -1,4 +1,4 @@
-"""Body models: SMPL parameters → joints, COCO-17 keypoints, vertices (SPEC §5).
+"""Body models: SMPL parameters → joints, COCO-17 keypoints, vertices (docs/design.md#body-models).
 
 `load_body_model` picks a backend from what the user gave:
 

@@ -1,4 +1,4 @@
-"""The one interface every body model offers (SPEC §5)."""
+"""The one interface every body model offers (docs/design.md#body-models)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ FEET = (7, 8, 10, 11)  # ankles and toes: the joints that touch the ground
 # The 24 joints with left and right exchanged (1 L_hip ↔ 2 R_hip, …, 22 L_hand ↔ 23 R_hand).
 MIRROR = (0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22)
 
-# COCO-17 limb keypoints taken directly from SMPL joints (SPEC §5); rows 0–4 (face) come from
+# COCO-17 limb keypoints taken directly from SMPL joints (docs/design.md#body-models); rows 0–4 (face) come from
 # vertices (smpl backend) or head-frame offsets (skeleton backend).
 COCO_FROM_JOINT = {5: 16, 6: 17, 7: 18, 8: 19, 9: 20, 10: 21, 11: 1, 12: 2, 13: 4, 14: 5, 15: 7, 16: 8}
 COCO_LIMB_ROWS = tuple(COCO_FROM_JOINT)

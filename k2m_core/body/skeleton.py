@@ -26,7 +26,7 @@ from k2m_core.body.kinematics import (
     COCO_LIMB_JOINTS, COCO_LIMB_ROWS, HEAD, NUM_JOINTS, PARENTS, forward_kinematics,
 )
 
-# REFERENCE.md §5: row 0 is the absolute pelvis position, the others offsets from the parent.
+# docs/design.md#ref-smpl: row 0 is the absolute pelvis position, the others offsets from the parent.
 REST_OFFSETS = (
     (-0.001795, -0.223333, 0.028219), (0.069520, -0.091406, -0.006815),
     (-0.067670, -0.090522, -0.004320), (-0.002533, 0.108963, -0.026696),

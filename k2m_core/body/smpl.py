@@ -1,4 +1,4 @@
-"""The `smpl` body model: the real SMPL mesh from the user's model file (SPEC §5).
+"""The `smpl` body model: the real SMPL mesh from the user's model file (docs/design.md#body-models).
 
 It equals ``smplx.SMPL``'s forward pass, but by default computes only what training needs, without
 skinning the 6,890-vertex mesh:

@@ -36,7 +36,7 @@ from k2m_core.errors import UserError
 NUM_VERTICES = 6890
 NUM_BETAS = 10
 NUM_POSE_FEATURES = 9 * (NUM_JOINTS - 1)  # 207: (R − I) of the 23 non-root joints
-# SMPL vertices of COCO's nose, left eye, right eye, left ear, right ear (REFERENCE.md §5).
+# SMPL vertices of COCO's nose, left eye, right eye, left ear, right ear (docs/design.md#ref-smpl).
 FACE_VERTEX_IDS = (332, 2800, 6260, 583, 4071)
 # Names a folder is searched for, in order (SMPL_NEUTRAL.* as smplx expects, then the official names).
 MODEL_FILE_NAMES = (
@@ -287,7 +287,7 @@ def _outward_hull(points: np.ndarray) -> np.ndarray:
 
 def random_smpl_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     """A plausible generated body in SMPL's format: capsules around the bones of the skeleton rest
-    pose (REFERENCE.md §5), a head ellipsoid with the 5 face vertices where the skeleton backend puts
+    pose (docs/design.md#ref-smpl), a head ellipsoid with the 5 face vertices where the skeleton backend puts
     them, and a regressor whose joints are the rest joints. Float values are float32-representable,
     so readers that convert to float32 (smplx) see exactly the same model."""
     rng = np.random.default_rng(seed)

@@ -1,1 +1,1 @@
-"""Datasets: the HDF5 clip file of SPEC §4 (writer, lazy reader, validation)."""
+"""Datasets: the HDF5 clip file of docs/design.md#dataset (writer, lazy reader, validation)."""

@@ -1,4 +1,4 @@
-"""The dataset file (SPEC §4): one flat HDF5 file of 18-keypoint clips, captions and splits.
+"""The dataset file (docs/design.md#dataset): one flat HDF5 file of 18-keypoint clips, captions and splits.
 
 Layout::
 
@@ -10,8 +10,8 @@ Layout::
     clip_focal       (N,) float32       focal length of the clip's camera in pixels of its own frame
                                         (principal point at the image centre); files without it were
                                         made for the paper's f = 5000 px and read as that
-    caption_offsets  (N+1,) int64       captions of clip i = captions[co[i]:co[i+1]] (none for motion
-                                        that came without text, e.g. mocap for the tokenizer)
+    caption_offsets  (N+1,) int64       captions of clip i = captions[co[i]:co[i+1]] (none is allowed:
+                                        such clips train the tokenizer, text models skip them)
     captions         (C,) str
     splits/{train,val,test}  int64 clip indices
     text_features/<encoder>  (C, D) float16       optional cache
@@ -124,7 +124,8 @@ class DatasetWriter:
     def add_clip(self, clip_id: str, keypoints: np.ndarray, captions: list[str], *, source: str = "",
                  video: str | None = None, gt_frames: dict[str, np.ndarray] | None = None,
                  gt_clip: dict[str, np.ndarray] | None = None, focal: float = FOCAL) -> None:
-        """Append one clip. ``video`` groups clips for the split (defaults to the clip id);
+        """Append one clip with its ``captions`` (possibly none). ``video`` groups clips for the
+        split (defaults to the clip id);
         ``focal`` is its camera's focal length in pixels of the clip's own frame."""
         if clip_id in self._seen:
             raise UserError(f"{self.path}: duplicate clip id {clip_id!r}")
@@ -133,7 +134,7 @@ class DatasetWriter:
         validate_clip(keypoints, f"clip {clip_id}")
         captions = [c.strip() for c in captions]
         if not all(captions):
-            raise UserError(f"clip {clip_id}: captions must not be empty")
+            raise UserError(f"clip {clip_id}: a caption is empty; leave it out (a clip may have none)")
         start, count = self._offsets[-1], len(keypoints)
         gt_frames = {name: np.asarray(v, dtype=np.float32) for name, v in (gt_frames or {}).items()}
         if start == 0:
@@ -267,12 +268,24 @@ class Dataset:
         return self._h5()["keypoints"][lo + start:stop]
 
     def captions(self, i: int) -> list[str]:
+        """Clip ``i``'s captions (possibly none)."""
         return self.all_captions[self.caption_offsets[i]:self.caption_offsets[i + 1]]
 
     def captioned(self, clips: np.ndarray) -> np.ndarray:
-        """The clips of ``clips`` that have at least one caption (what text-to-motion can use)."""
+        """The clips of ``clips`` (indices) that have at least one caption."""
         clips = np.asarray(clips, dtype=np.int64)
         return clips[np.diff(self.caption_offsets)[clips] > 0]
+
+    def read_array(self, name: str) -> np.ndarray:
+        """The whole array stored at ``name``: ``keypoints`` (every clip's frames at once),
+        ``text_features/<key>``, ``motion_tokens/<fingerprint>/codes``, …"""
+        return self._h5()[name][:]
+
+    def entries(self, group: str) -> dict[str, dict]:
+        """Name → attributes of each entry of the optional group ``group`` (e.g. the caches
+        ``text_features``, ``motion_tokens``); empty when the file has no such group."""
+        found = self._h5().get(group)
+        return {name: dict(found[name].attrs) for name in found} if found is not None else {}
 
     def ground_truth(self, name: str, i: int) -> np.ndarray:
         """Per-frame (``(F, ...)``) or per-clip truth of clip ``i``."""

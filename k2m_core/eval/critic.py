@@ -1,4 +1,4 @@
-"""MotionCritic (Wang et al., ICLR 2025; REFERENCE §4): a learned motion-quality score, higher is
+"""MotionCritic (Wang et al., ICLR 2025; docs/design.md#ref-motioncritic): a learned motion-quality score, higher is
 better, from the authors' released checkpoint (`k2m eval critic`, paper Table 2).
 
 Network: a DSTformer (MotionBERT's dual-stream spatio-temporal transformer) over 25 tokens per

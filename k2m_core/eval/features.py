@@ -1,4 +1,4 @@
-"""Per-frame motion features of a 2D keypoint clip: the evaluator's motion input (SPEC §9).
+"""Per-frame motion features of a 2D keypoint clip: the evaluator's motion input (docs/design.md#evaluation).
 
 Guo et al.'s evaluator reads a root-relative pose plus root motion in metres. A 2D clip has no
 metres and its framing (where the person stands, how large they appear, the image size) says

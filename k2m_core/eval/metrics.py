@@ -1,4 +1,4 @@
-"""Text-to-motion metrics of Guo et al. 2022 on evaluator embeddings (paper A.3, REFERENCE §3).
+"""Text-to-motion metrics of Guo et al. 2022 on evaluator embeddings (paper A.3, docs/design.md#ref-evaluator).
 
 All functions take NumPy arrays of embeddings, one row per sample, and a ``numpy.random.Generator``
 where the protocol draws at random, so a seed reproduces a report exactly.

@@ -1,4 +1,4 @@
-"""Physical plausibility of SMPL motions without learned weights (`k2m eval physics`, SPEC §9).
+"""Physical plausibility of SMPL motions without learned weights (`k2m eval physics`, docs/design.md#evaluation).
 
 Every motion is first resampled to 20 fps (slerp), so numbers from 30 fps `k2m gen` output, 60 or
 120 fps AMASS files and others are comparable, and posed with the body model (joints in metres,

@@ -98,12 +98,12 @@ def evaluate_t2m(sampler, evaluator: Evaluator, dataset, settings: T2MSettings,
     """Run the protocol; returns the report (see `write_report`) and the last repetition's
     embeddings (``text``, ``ground_truth``, ``generated``) for plots."""
     settings.validate()
-    clips = dataset.captioned(dataset.splits[settings.split]) if settings.split in dataset.splits else None
-    if clips is None:
+    if settings.split not in dataset.splits:
         raise UserError(f"--split {settings.split!r}: choose train, val or test")
+    clips = dataset.captioned(dataset.splits[settings.split])  # the protocol needs captions: others take no part
     if len(clips) < 2:
-        raise UserError(f"{dataset.path}: the {settings.split!r} split has {len(clips)} clip(s); FID and "
-                        "R-precision need at least 2 (32 for the paper's pools) — use a bigger dataset or --split")
+        raise UserError(f"{dataset.path}: the {settings.split!r} split has {len(clips)} clip(s) with captions; FID "
+                        "and R-precision need at least 2 (32 for the paper's pools) — use a bigger dataset or --split")
     captions = [dataset.captions(int(c)) for c in clips]
     gt_features = [evaluator.features(dataset.keypoints(int(c))) for c in clips]
     lengths = np.minimum(dataset.lengths[clips], sampler.max_frames)

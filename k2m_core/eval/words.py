@@ -1,4 +1,4 @@
-"""Caption input of the evaluator's text encoder (Guo et al. 2022, REFERENCE §3).
+"""Caption input of the evaluator's text encoder (Guo et al. 2022, docs/design.md#ref-evaluator).
 
 Guo et al. feed each word as a 300-d GloVe vector plus a one-hot part-of-speech tag from spaCy,
 with five motion-specific tag classes that override the grammatical one. k2m has no spaCy and no

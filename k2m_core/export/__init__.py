@@ -1,4 +1,4 @@
-"""Exporting motion (SPEC §8): the upright world frame, AMASS-style ``.npz`` and ``.bvh``."""
+"""Exporting motion (docs/design.md#outputs): the upright world frame, AMASS-style ``.npz`` and ``.bvh``."""
 
 from k2m_core.export.amass import read_amass_npz, write_amass_npz
 from k2m_core.export.bvh import write_bvh

@@ -1,4 +1,4 @@
-"""AMASS-style ``.npz`` motion files (SPEC §8, REFERENCE §6)."""
+"""AMASS-style ``.npz`` motion files (docs/design.md#outputs)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""BVH export of SMPL motion (SPEC §8): Y-up, centimetres, ZYX Euler channels, no IK.
+"""BVH export of SMPL motion (docs/design.md#outputs): Y-up, centimetres, ZYX Euler channels, no IK.
 
 Each BVH joint is an SMPL joint: its OFFSET is the rest-pose bone (child − parent), its channels
 hold SMPL's local rotation as R = Rz·Ry·Rx, so BVH forward kinematics is SMPL's exactly. The root

@@ -1,4 +1,4 @@
-"""From the camera frame to the upright export frame (SPEC §2).
+"""From the camera frame to the upright export frame (docs/design.md#conventions).
 
 The camera frame is OpenCV's (x right, y down, z forward). The world frame is that frame turned
 upright — 180° about x, so y points up — and, for AMASS-style files, turned once more so z points

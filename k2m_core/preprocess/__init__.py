@@ -1,4 +1,4 @@
-"""Pose-estimator outputs + captions → the dataset file of SPEC §4 (paper §4, appendix A.2).
+"""Pose-estimator outputs (+ captions) → the dataset file of docs/design.md#dataset (paper §4, A.2).
 
 The pipeline, one module per step::
 

@@ -23,7 +23,7 @@ from k2m_core.data.dataset import DatasetWriter
 from k2m_core.errors import UserError
 from k2m_core.preprocess.captions import Captions, load_captions
 from k2m_core.preprocess.config import PreprocessConfig
-from k2m_core.preprocess.formats import Unit, discover, video_id
+from k2m_core.preprocess.formats import Unit, discover
 from k2m_core.preprocess.process import UnitResult, process_unit
 from k2m_core.preprocess.report import Report
 from k2m_core.preprocess.video import VideoMeta, load_video_table
@@ -57,7 +57,7 @@ def _hints(unit: Unit, table: dict[str, VideoMeta]) -> dict[str, VideoMeta]:
         return {}
     if unit.kind == "jsonl":
         return table
-    vid = video_id(unit.path)
+    vid = unit.video
     return {vid: table[vid]} if vid in table else {}
 
 
@@ -93,9 +93,10 @@ def execute(units: list[Unit], cfg: PreprocessConfig, table: dict[str, VideoMeta
 class _Collector:
     """Takes unit results in order: duplicate checks, captions, the dataset writer, the report."""
 
-    def __init__(self, writer: DatasetWriter, captions: Captions, strict: bool) -> None:
+    def __init__(self, writer: DatasetWriter, captions: Captions | None, strict: bool) -> None:
         self.writer, self.captions, self.strict = writer, captions, strict
         self.report = Report()
+        self.uncaptioned = 0  # clips kept without a caption
         self.owners: dict[str, str] = {}
         self.clip_ids: set[str] = set()
         self.videos_kept: set[str] = set()
@@ -127,15 +128,15 @@ class _Collector:
             if clip.clip_id in self.clip_ids:
                 self._problem(clip.source, "duplicate-clip", f"clip id {clip.clip_id!r} occurs twice")
                 continue
-            texts = self.captions.lookup(clip.clip_id, clip.video)
-            if not texts:
-                if self.strict:
-                    raise UserError(f"clip {clip.clip_id}: no caption for it or its video {clip.video!r} in the "
-                                    "captions file (--strict: nothing written)")
-                self.report.reject("no-caption", "clip", 1, frames, example=clip.clip_id)
-                continue
-            self.caption_keys_used.add(clip.clip_id if clip.clip_id in self.captions.by_id else clip.video)
-            self.writer.add_clip(clip.clip_id, clip.keypoints, texts, source=clip.source, video=clip.video,
+            texts = self.captions.lookup(clip.clip_id, clip.video) if self.captions else None
+            if texts:
+                self.caption_keys_used.add(clip.clip_id if clip.clip_id in self.captions.by_id else clip.video)
+            elif self.captions and self.strict:
+                raise UserError(f"clip {clip.clip_id}: no caption for it or its video {clip.video!r} in the "
+                                "captions file (--strict: nothing written)")
+            else:  # kept: it trains the tokenizer; the text models skip it
+                self.uncaptioned += 1
+            self.writer.add_clip(clip.clip_id, clip.keypoints, texts or [], source=clip.source, video=clip.video,
                                  focal=clip.focal)
             self.clip_ids.add(clip.clip_id)
             self.videos_kept.add(clip.video)
@@ -143,32 +144,34 @@ class _Collector:
             self.report.frames += frames
 
 
-def run_preprocess(inputs: Iterable[Path], out: Path, captions_path: Path, cfg: PreprocessConfig, *,
+def run_preprocess(inputs: Iterable[Path], out: Path, captions_path: Path | None, cfg: PreprocessConfig, *,
                    report_path: Path | None = None, command: str = "", force: bool = False,
                    on_progress: Progress | None = None) -> tuple[Report, dict]:
-    """Build the dataset ``out`` from keypoint ``inputs`` and ``captions_path``; returns the
-    report and the dictionary written to ``report_path`` (default ``<out>.report.json``)."""
+    """Build the dataset ``out`` from keypoint ``inputs`` and ``captions_path`` (None: no captions;
+    clips without captions are kept for the tokenizer and counted); returns the report and the
+    dictionary written to ``report_path`` (default ``<out>.report.json``)."""
     cfg.check()
-    out, captions_path = Path(out), Path(captions_path)
+    out, captions_path = Path(out), Path(captions_path) if captions_path is not None else None
     report_path = Path(report_path) if report_path else default_report_path(out)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as {out / 'dataset.h5'}")
     if out.exists() and not force:
         raise UserError(f"{out} already exists; pass --force to overwrite it")
-    captions = load_captions(captions_path)
+    captions = load_captions(captions_path) if captions_path is not None else None
     table = load_video_table(Path(cfg.inputs.video_info)) if cfg.inputs.video_info else {}
-    skip = {out, captions_path, report_path} | ({Path(cfg.inputs.video_info)} if cfg.inputs.video_info else set())
+    skip = {out, report_path} | ({captions_path} if captions_path else set()) | \
+        ({Path(cfg.inputs.video_info)} if cfg.inputs.video_info else set())
     all_units = discover([Path(p) for p in inputs], cfg.inputs.format, skip, cfg.jsonl_chunk_bytes)
     units = shard_units(all_units, cfg.shard)
     if not units:
         raise UserError(f"no keypoint inputs found in {', '.join(map(str, inputs))} (shard {cfg.shard[0]}/"
                         f"{cfg.shard[1]}); expected .json, .jsonl, .npz, .npy files or OpenPose folders")
-    if cfg.strict and captions.issues:
+    if cfg.strict and captions and captions.issues:
         issue = captions.issues[0]
         raise UserError(f"{captions_path}:{issue.where.rsplit(':', 1)[-1]}: {issue.message} (--strict: nothing written)")
     writer = DatasetWriter(out, fps=cfg.segment.fps, creation_command=command, split_seed=cfg.seed)
     collector = _Collector(writer, captions, cfg.strict)
-    for issue in captions.issues:
+    for issue in captions.issues if captions else []:
         collector.report.file_problem(issue.where, issue.reason, issue.message)
     try:
         with closing(execute(units, cfg, table)) as results:  # closing stops the workers on any exit
@@ -179,7 +182,8 @@ def run_preprocess(inputs: Iterable[Path], out: Path, captions_path: Path, cfg: 
         report = collector.report
         report.files_read = len(collector.files)
         report.videos_kept = len(collector.videos_kept)
-        summary = _summary(report, cfg, command, captions, collector.caption_keys_used, len(all_units), len(units))
+        summary = _summary(report, cfg, command, captions, collector.caption_keys_used, collector.uncaptioned,
+                           len(all_units), len(units))
         if len(writer) == 0:
             writer.abort()
             write_bytes_atomic(report_path, json.dumps(summary, indent=2).encode())
@@ -196,12 +200,13 @@ def run_preprocess(inputs: Iterable[Path], out: Path, captions_path: Path, cfg: 
     return report, summary
 
 
-def _summary(report: Report, cfg: PreprocessConfig, command: str, captions: Captions, used: set[str],
-             total_units: int, shard_units_count: int) -> dict:
+def _summary(report: Report, cfg: PreprocessConfig, command: str, captions: Captions | None, used: set[str],
+             uncaptioned: int, total_units: int, shard_units_count: int) -> dict:
     config = json.loads(json.dumps(asdict(cfg), default=str))
+    captions = captions or Captions()
     return {"command": command, "config": config,
             "shard": {"index": cfg.shard[0], "count": cfg.shard[1], "units": shard_units_count,
                       "units_all_shards": total_units},
             "captions": {"ids": len(captions.by_id), "captions": captions.count,
-                         "ids_matching_no_clip": len(captions.by_id) - len(used)},
+                         "ids_matching_no_clip": len(captions.by_id) - len(used), "clips_without": uncaptioned},
             **report.to_dict(cfg.segment.fps)}

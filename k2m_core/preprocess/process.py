@@ -180,7 +180,7 @@ def _process_run(det: Detections, run: PersonRun, fps: float, size, focal: float
 
 
 def _clip_rows(xy: np.ndarray, conf: np.ndarray, width: float, height: float) -> np.ndarray:
-    """The SPEC §3 rows of a run, as `keypoints.make_clip` builds them, minus its checks and float64
+    """The rows (docs/design.md#keypoints) of a run, as `keypoints.make_clip` builds them, minus its checks and float64
     round trip: detections are already canonical (finite, conf in [0, 1], missing = (0, 0, 0))."""
     clip = np.empty((len(xy), NUM_ROWS, 3), dtype=np.float32)
     clip[:, :NUM_JOINTS, :2] = xy

@@ -17,7 +17,7 @@ SNAP = 1e-6  # output times this close to a source frame take that frame as is
 
 @dataclass(frozen=True)
 class SegmentConfig:
-    fps: float = 30.0         # stored frame rate (SPEC §2)
+    fps: float = 30.0         # stored frame rate (docs/design.md#conventions)
     min_seconds: float = 2.0  # shortest clip
     max_seconds: float = 10.0  # longer stretches are split into equal parts
 

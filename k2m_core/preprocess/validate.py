@@ -1,4 +1,4 @@
-"""`k2m data validate`: check every invariant of SPEC §3–4 in a dataset file.
+"""`k2m data validate`: check every invariant of docs/design.md#dataset in a dataset file.
 
 Returns human-readable violations (empty when the file is sound). Keypoints are checked in
 chunks, vectorised, so a file of any size is validated in bounded memory.
@@ -124,7 +124,7 @@ def _check_captions(f: h5py.File, n: int, found: _Found) -> None:
         return
     if texts is not None and (offsets[0] != 0 or offsets[-1] != len(texts)):
         found.add(f"caption_offsets must run from 0 to the caption count {len(texts)}")
-    if (np.diff(offsets) < 0).any():
+    if (np.diff(offsets) < 0).any():  # a clip may have no caption, never fewer than none
         found.add(f"caption_offsets decrease at clip {int(np.argmax(np.diff(offsets) < 0))}")
     if texts is not None:
         empty = [i for i, t in enumerate(texts) if not t.strip()]

@@ -95,11 +95,15 @@ def load_video_table(path: Path) -> dict[str, VideoMeta]:
 
 
 def find_video(video_id: str, folders: list[Path]) -> Path | None:
+    """The video ``<id>.mp4`` (…) in one of ``folders``, by the whole id (``clipA/walk`` in a
+    folder that mirrors the inputs') or by its last part (beside the keypoint file)."""
+    names = dict.fromkeys([video_id, video_id.rsplit("/", 1)[-1]])
     for folder in folders:
-        for suffix in VIDEO_SUFFIXES:
-            candidate = folder / f"{video_id}{suffix}"
-            if candidate.is_file():
-                return candidate
+        for name in names:
+            for suffix in VIDEO_SUFFIXES:
+                candidate = folder / f"{name}{suffix}"
+                if candidate.is_file():
+                    return candidate
     return None
 
 

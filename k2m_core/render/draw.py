@@ -61,12 +61,6 @@ def _dim(colour: tuple[int, int, int], conf: float) -> tuple[int, int, int]:
     return tuple(int(c * k) for c in colour)
 
 
-def contact_sheet(frames: np.ndarray, count: int = 6) -> np.ndarray:
-    """``count`` evenly spaced frames side by side: one still that shows a whole clip."""
-    picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
-    return np.concatenate([frames[i] for i in picks], axis=1)
-
-
 def gif_durations(count: int, fps: float) -> list[int]:
     """Per-frame GIF delays in ms. GIF counts in centiseconds, so a fixed 33 ms (30 fps) would play
     10 % fast; alternating 30/40 ms keeps frame k at time k/fps to within 10 ms."""

@@ -2,7 +2,7 @@
 filmed by a camera that follows the body. NumPy + PIL with the painter's algorithm (far things
 drawn first): no OpenGL, no display, the same pixels on every machine.
 
-Motions come in the z-up world frame of AMASS-style files (SPEC §2): metres, ground at z = 0,
+Motions come in the z-up world frame of AMASS-style files (docs/design.md#conventions): metres, ground at z = 0,
 +y the direction the original camera looked, so ``azimuth = 0`` films the motion from where the
 video was shot.
 """

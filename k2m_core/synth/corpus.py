@@ -94,7 +94,7 @@ ESTIMATOR_FORMATS = ("coco", "openpose", "jsonl", "npz")
 
 def write_corpus(out_dir, num_clips: int, config: SynthConfig, *, preview: int = 0, formats: tuple[str, ...] = (),
                  creation_command: str = "", on_clip=None) -> dict:
-    """Write ``num_clips`` clips to ``out_dir``: ``dataset.h5`` (SPEC §4 with ground truth),
+    """Write ``num_clips`` clips to ``out_dir``: ``dataset.h5`` (docs/design.md#dataset, with ground truth),
     ``captions.jsonl`` (``{"video", "captions"}`` per clip, the input `k2m preprocess` reads),
     ``clips.jsonl`` (family, viewpoint, camera intrinsics, attributes per clip; a ``--video-info``
     table for `k2m preprocess`), for the first ``preview``

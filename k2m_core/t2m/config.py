@@ -1,4 +1,4 @@
-"""Hyper-parameters of the text-to-motion models (paper §3.4, §5.1; SPEC §7; REFERENCE §1).
+"""Hyper-parameters of the text-to-motion models (paper §3.4, §5.1; docs/design.md#text-to-motion).
 
 Each model's config carries what it needs to be rebuilt and used on its own: its sizes, the
 tokens it models (`TokenSpec`, from the tokenizer), the text it reads (`TextSpec`) and its
@@ -7,6 +7,7 @@ sampling settings. Plain fields only, so a run's ``config.toml`` round-trips unc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from k2m_core.errors import UserError
@@ -17,7 +18,7 @@ PRESET_NAMES = ("paper", "cpu", "tiny")
 @dataclass
 class TokenSpec:
     """The motion tokens: fixed by the tokenizer the token cache was built with."""
-    tokenizer: str = ""  # fingerprint of the tokenizer (see k2m_core.t2m.data.tokenizer_fingerprint)
+    tokenizer: str = ""  # fingerprint of the tokenizer (see k2m_core.t2m.tokens.tokenizer_fingerprint)
     codebook_size: int = 512
     num_quantizers: int = 6  # base layer + N residual layers
     downsample: int = 4  # frames per token
@@ -49,6 +50,42 @@ class ResidualSampling:
     cfg_scale: float = 5.0
     top_k: float = 0.9
     temperature: float = 1.0
+
+
+@dataclass(frozen=True)
+class SamplingOverrides:
+    """Sampling settings chosen for one generation (`k2m gen`'s options); None keeps the model's
+    own. Guidance has a scale per pass (MoMask's 4 and 5): ``cfg`` is the base layer's,
+    ``residual_cfg`` the residual layers'; ``temperature`` and ``top_k`` apply to both passes."""
+    steps: int | None = None
+    cfg: float | None = None
+    residual_cfg: float | None = None
+    temperature: float | None = None
+    top_k: float | None = None
+
+    def validate(self) -> SamplingOverrides:
+        """Refuse a setting no sampler can use, naming its `k2m gen` option."""
+        if self.steps is not None and self.steps < 1:
+            raise UserError(f"--steps {self.steps}: give at least 1 unmasking step")
+        for option, value in (("--cfg", self.cfg), ("--residual-cfg", self.residual_cfg),
+                              ("--temperature", self.temperature)):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise UserError(f"{option} {value}: give a finite number ≥ 0")
+        if self.top_k is not None and not 0.0 <= self.top_k < 1.0:
+            raise UserError(f"--topk {self.top_k}: give a share in [0, 1) (0.9 keeps the top 10 % of logits, "
+                            "0 keeps every logit)")
+        return self
+
+    def apply(self, masked: MaskedSampling, residual: ResidualSampling) -> tuple[MaskedSampling, ResidualSampling]:
+        """The stored settings of both passes with these choices made."""
+        self.validate()
+
+        def given(**values) -> dict:
+            return {k: v for k, v in values.items() if v is not None}
+
+        both = given(temperature=self.temperature, top_k=self.top_k)
+        return (replace(masked, **both, **given(steps=self.steps, cfg_scale=self.cfg)),
+                replace(residual, **both, **given(cfg_scale=self.residual_cfg)))
 
 
 @dataclass
@@ -112,8 +149,9 @@ def _check_backbone(config) -> None:
 def _check_sampling(sampling) -> None:
     if not 0.0 <= sampling.top_k < 1.0:
         raise UserError(f"sampling.top_k = {sampling.top_k} must lie in [0, 1) (0 keeps every logit)")
-    if sampling.temperature < 0 or sampling.cfg_scale < 0:
-        raise UserError("sampling.temperature and sampling.cfg_scale must be non-negative")
+    if not (math.isfinite(sampling.temperature) and math.isfinite(sampling.cfg_scale)) or \
+            sampling.temperature < 0 or sampling.cfg_scale < 0:
+        raise UserError("sampling.temperature and sampling.cfg_scale must be finite and non-negative")
 
 
 _BACKBONES = {

@@ -1,6 +1,6 @@
 """Caches in the dataset file, and the (text, tokens, length) batches the models train on.
 
-Caches (SPEC §4), so that training never runs the text encoder or the tokenizer::
+Caches (docs/design.md#dataset), so that training never runs the text encoder or the tokenizer::
 
     text_features/<encoder identity>   (num_captions, D) float16; attrs: identity
     motion_tokens/<tokenizer fingerprint>/codes    (total_tokens, Q) int16
@@ -18,7 +18,6 @@ Batches are a pure function of ``(seed, step)`` and each DDP rank takes its slic
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,6 +85,8 @@ def encode_captions(dataset_path: str | Path, encoder: TextEncoder, *, batch_siz
     dataset = Dataset(dataset_path)
     captions = dataset.all_captions
     dataset.close()
+    if not captions:
+        raise UserError(f"{dataset_path}: no captions to encode; give captions to `k2m preprocess --captions`")
     features = np.empty((len(captions), encoder.dim), dtype=np.float16)
     for start in range(0, len(captions), batch_size):
         chunk = captions[start:start + batch_size]
@@ -100,30 +101,6 @@ def encode_captions(dataset_path: str | Path, encoder: TextEncoder, *, batch_siz
     with _appending(Path(dataset_path)) as f:
         _publish(f, f"{TEXT_GROUP}/{cache_key(encoder.identity)}", write)
     return encoder.identity
-
-
-# Config keys that never change the codes of a trained tokenizer (losses, dropout, EMA, windows, and
-# the camera the decoder projects with), so a new loss weight must not invalidate its caches and models.
-_TRAINING_ONLY = ("shape_tau", "mirror_margin", "window", "dropout", "quantizer_dropout", "ema_decay",
-                  "focal_source", "view_elevation_deg", "cycle_fraction")
-
-
-def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:
-    """Hash of the tokenizer's architecture config and weights (codebooks included): equal codes,
-    equal hash."""
-    config = {k: v for k, v in tokenizer.config.to_dict().items()
-              if k not in _TRAINING_ONLY and not k.startswith("lambda_")}
-    digest = hashlib.sha256(repr(sorted(config.items())).encode())
-    for name, tensor in sorted(tokenizer.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def token_spec(tokenizer: torch.nn.Module, max_tokens: int = 75) -> TokenSpec:
-    config = tokenizer.config
-    return TokenSpec(tokenizer=tokenizer_fingerprint(tokenizer), codebook_size=config.codebook_size,
-                     num_quantizers=config.num_quantizers, downsample=config.downsample, max_tokens=max_tokens)
 
 
 @torch.no_grad()
@@ -184,19 +161,17 @@ def write_token_cache(dataset_path: str | Path, codes: list[np.ndarray], spec: T
 
 def text_caches(dataset: Dataset) -> list[str]:
     """Identities of the encoders whose features the dataset holds."""
-    group = dataset._h5().get(TEXT_GROUP, {})
-    return sorted(group[key].attrs.get("identity", key) for key in group)
+    return sorted(attrs.get("identity", key) for key, attrs in dataset.entries(TEXT_GROUP).items())
 
 
 def read_text_features(dataset: Dataset, identity: str) -> np.ndarray:
     """``(num_captions, D)`` float16 features of encoder ``identity``."""
-    group = dataset._h5().get(TEXT_GROUP, {})
     key = cache_key(identity)
-    if key not in group:
+    if key not in dataset.entries(TEXT_GROUP):
         have = ", ".join(text_caches(dataset)) or "none"
         raise UserError(f"{dataset.path}: no text features from encoder {identity} (it has: {have}); run `k2m data "
                         f"encode-text {dataset.path} --encoder {encoder_kind(identity)}` with the same weights")
-    features = group[key][:]
+    features = dataset.read_array(f"{TEXT_GROUP}/{key}")
     if len(features) != len(dataset.all_captions):
         raise UserError(f"{dataset.path}: the {identity} text features cover {len(features)} captions, the dataset "
                         f"has {len(dataset.all_captions)}; re-run `k2m data encode-text`")
@@ -230,19 +205,20 @@ class TokenCache:
 
 def read_token_cache(dataset: Dataset, spec: TokenSpec, tokenizer_dir: str = "") -> TokenCache:
     """The tokens made by the tokenizer ``spec.tokenizer``; refuses caches of any other tokenizer."""
-    group = dataset._h5().get(TOKENS_GROUP, {})
+    caches = dataset.entries(TOKENS_GROUP)
     command = f"`k2m data tokenize {dataset.path} --tokenizer {tokenizer_dir or 'RUN_DIR'}`"
-    if spec.tokenizer not in group:
-        others = [f"{key} (from {group[key].attrs.get('tokenizer_dir', '?')})" for key in group]
+    if spec.tokenizer not in caches:
+        others = [f"{key} (from {attrs.get('tokenizer_dir', '?')})" for key, attrs in caches.items()]
         detail = (f"its token cache was built with another tokenizer: {', '.join(others)}; " if others
                   else "it has no token cache; ")
         raise UserError(f"{dataset.path}: no motion tokens from tokenizer {spec.tokenizer}: {detail}run {command}")
-    entry = group[spec.tokenizer]
+    attrs = caches[spec.tokenizer]
     for key in ("codebook_size", "num_quantizers", "downsample"):
-        if int(entry.attrs[key]) != getattr(spec, key):
-            raise UserError(f"{dataset.path}: token cache {spec.tokenizer} has {key} {int(entry.attrs[key])}, "
+        if int(attrs[key]) != getattr(spec, key):
+            raise UserError(f"{dataset.path}: token cache {spec.tokenizer} has {key} {int(attrs[key])}, "
                             f"the model expects {getattr(spec, key)}; re-run {command}")
-    cache = TokenCache(codes=entry["codes"][:], offsets=entry["offsets"][:])
+    entry = f"{TOKENS_GROUP}/{spec.tokenizer}"
+    cache = TokenCache(codes=dataset.read_array(f"{entry}/codes"), offsets=dataset.read_array(f"{entry}/offsets"))
     if len(cache.offsets) != len(dataset) + 1:
         raise UserError(f"{dataset.path}: token cache {spec.tokenizer} covers {len(cache.offsets) - 1} clips, the "
                         f"dataset has {len(dataset)}; re-run {command}")
@@ -282,6 +258,8 @@ class TokenTextBatches(torch.utils.data.Dataset):
             raise UserError(f"--batch-size {global_batch} must be divisible by the {world_size} processes")
         if len(clips) == 0:
             raise UserError("no clips to train on: the split is empty; make a bigger dataset")
+        if (np.diff(caption_offsets)[clips] == 0).any():
+            raise ValueError("every clip of a text-to-motion batch needs a caption (pass Dataset.captioned(clips))")
         self.tokens, self.text, self.caption_offsets = tokens, text, caption_offsets
         self.clips, self.max_tokens = np.asarray(clips, dtype=np.int64), max_tokens
         self.global_batch, self.seed, self.rank, self.world_size = global_batch, seed, rank, world_size

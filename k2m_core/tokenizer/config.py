@@ -1,4 +1,4 @@
-"""Hyper-parameters of the MotionVQ-Adapter (SPEC §6, paper §3.2–3.3 and A.4).
+"""Hyper-parameters of the MotionVQ-Adapter (docs/design.md#tokenizer, paper §3.2–3.3 and A.4).
 
 Plain ``str``/``int``/``float`` fields only, so a resolved config round-trips through TOML
 (`config.toml` of a run directory) unchanged.
@@ -17,7 +17,7 @@ FOCAL_SOURCES = ("dataset", "paper")
 
 @dataclass
 class TokenizerConfig:
-    # Adapter (DSTformer, REFERENCE §2; paper §5.1: depth 1, 8 heads, feature 512, embedding 512).
+    # Adapter (DSTformer, docs/design.md#ref-dstformer; paper §5.1: depth 1, 8 heads, feature 512, embedding 512).
     adapter: str = "dstformer"  # "dstformer" | "none" (MoMask's plain conv encoder, paper Table 5b)
     adapter_depth: int = 1
     adapter_heads: int = 8
@@ -34,7 +34,7 @@ class TokenizerConfig:
     # frame the model works in, whatever the data (the paper, and models trained before k2m 0.x had it).
     focal_source: str = "dataset"
 
-    # Conv encoder/decoder (MoMask RVQ-VAE, REFERENCE §1).
+    # Conv encoder/decoder (MoMask RVQ-VAE, docs/design.md#ref-momask).
     width: int = 512
     downsample: int = 4  # α: a power of two, one stride-2 stage per factor of 2
     resnet_depth: int = 3
@@ -137,7 +137,7 @@ class TokenizerConfig:
 
 
 PRESETS: dict[str, TokenizerConfig] = {
-    # The paper's sizes (§5.1, REFERENCE §1).
+    # The paper's sizes (§5.1, docs/design.md#ref-momask).
     "paper": TokenizerConfig(),
     # Learns in minutes on a 2-core CPU.
     # The adapter's cost grows with 17 tokens per frame × dim², hence its small dimension.

@@ -1,4 +1,4 @@
-"""MoMask-style 1D conv encoder/decoder (REFERENCE §1), made padding-aware.
+"""MoMask-style 1D conv encoder/decoder (docs/design.md#ref-momask), made padding-aware.
 
 Every convolution whose kernel spans several steps reads its input multiplied by the current
 mask, so a padded step looks exactly like the zero padding at the end of a sequence: the

@@ -7,7 +7,8 @@ k2m derives them from the real SMPL motion in ``shared/fixtures/real`` and anato
 
    - AIST++ ``gBR_sBM_cAll_d04_mBR0_ch01`` (720 frames of break-dance basics, a multi-view SMPL
      fit; CC BY 4.0), and
-   - the monocular SMPL fit of the ``running_halpe26_2d.npz`` clip (203 frames of running);
+   - the monocular SMPL fit stored with the running clip ``running_halpe26_2d.npz`` (203 frames;
+     only its SMPL arrays are read, not its 2D rows, which are GLAMR's body26fk layout);
 
    each pooled with its left↔right mirror image (so the limits are symmetric), then widened by a
    margin (default 0.15 rad) so real poses sit well inside.

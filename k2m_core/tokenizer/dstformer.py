@@ -1,4 +1,4 @@
-"""DSTformer adapter (MotionBERT's dual-stream spatio-temporal transformer, REFERENCE §2),
+"""DSTformer adapter (MotionBERT's dual-stream spatio-temporal transformer, docs/design.md#ref-dstformer),
 with a key-padding mask so padded frames never influence valid ones.
 
 Tokens are ``(B, F, J, d)``: one per joint per frame. Spatial attention mixes the J joints of a

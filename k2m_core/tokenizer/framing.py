@@ -2,9 +2,9 @@
 
 Where a person stands in the image and how large they appear is the largest variation in 2D
 keypoints, and none of it is motion: no caption says "small, in the top-left corner". A tokenizer
-trained on raw framing spends its base codes on it (fed the synthetic corpus reframed, its base
-layer's entropy fell from 7.9 to 4.4 bits), and a text model then has to guess a framing for every
-token of a motion, mixing framings from different clips into a root that wanders.
+trained on raw framing spends its base codes on it, and a text model then has to guess a framing
+for every token of a motion, mixing framings from different clips into a root that wanders (the
+model card of k2m-mini has the measurements).
 
 A similarity transform of the image (uniform scale k, shift) is exactly what a camera with focal
 length k·f and a moved principal point would have seen (`Framing.camera`), so the 3D body is

@@ -1,4 +1,4 @@
-"""MotionVQ-Adapter (paper §3.2–3.3, SPEC §6): 2D keypoints → motion tokens → SMPL → 2D again.
+"""MotionVQ-Adapter (paper §3.2–3.3, docs/design.md#tokenizer): 2D keypoints → motion tokens → SMPL → 2D again.
 
     keypoints (B, F, 18, 3) ─canonical framing─▶ normalise ─▶ DSTformer adapter (or none) ─▶ conv encoder (÷α)
       ─▶ residual VQ (codes (B, F/α, Q)) ─▶ conv decoder (×α) ─▶ SMPL head
@@ -6,7 +6,7 @@
 
 The SMPL head predicts per frame the global orientation and 23 body-joint rotations as 6D, and
 the pelvis as (u, v, log s): its image position in normalised units and its scale in normalised
-units per metre; adding log(max(W, H)/2) gives SPEC's pixels per metre, so the decoder never
+units per metre; adding log(max(W, H)/2) gives the pixels per metre of docs/design.md#tokenizer, so the decoder never
 needs the image size and generation can decode at any canonical size (callers pass 1920×1080).
 Betas are predicted once per clip from decoder features pooled over valid frames. The log-scale
 (the root's depth) is low-passed over time (`depth_smoothing`, a Gaussian in frames) before it is
@@ -478,6 +478,3 @@ class MotionVQAdapter(nn.Module):
         camera = Camera(torch.full((codes.shape[0],), float(focal), device=codes.device), None)
         motion, _, _ = self._decode_latent(latent, token_mask, frame_mask, width, height, camera)
         return motion.crop(frames)
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())

@@ -1,4 +1,4 @@
-"""Residual vector quantisation with EMA codebooks (paper eq. 1–2; MoMask's RVQ, REFERENCE §1).
+"""Residual vector quantisation with EMA codebooks (paper eq. 1–2; MoMask's RVQ, docs/design.md#ref-momask).
 
 Layer n quantises the residual left by layers 0…n−1, each with its own codebook. Codebooks are
 not trained by gradients: they track an exponential moving average (decay μ) of the encoder

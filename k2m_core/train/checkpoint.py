@@ -14,13 +14,10 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from k2m_core.atomic import write_bytes_atomic
-from k2m_core.errors import UserError
-
-LATEST = "latest"
-WEIGHTS = "model.safetensors"
+from k2m_core.runs import CHECKPOINTS, LATEST, WEIGHTS, load_weights
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -43,21 +40,10 @@ def save_weights(model: torch.nn.Module, path: Path, metadata: dict[str, str] | 
     os.replace(tmp, path)
 
 
-def load_weights(model: torch.nn.Module, path: Path) -> None:
-    try:
-        tensors = load_file(str(path))
-    except Exception as exc:  # safetensors raises its own error types for damaged files
-        raise UserError(f"{path}: cannot read weights ({exc}); the checkpoint is damaged or not k2m's") from None
-    missing, unexpected = unwrap(model).load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise UserError(f"{path}: weights do not fit this model (missing {missing[:3]}, unexpected "
-                        f"{unexpected[:3]}); was it trained with another config?")
-
-
 def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer, scheduler,
                     extra: dict | None = None, keep: int = 3) -> Path:
     """Write checkpoint ``step`` completely, then point ``latest`` at it; keep the newest ``keep``."""
-    root = Path(run_dir) / "checkpoints"
+    root = Path(run_dir) / CHECKPOINTS
     final = root / f"step_{step:08d}"
     tmp = root / f".step_{step:08d}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -78,16 +64,9 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer,
     return final
 
 
-def latest_checkpoint(run_dir: Path) -> Path:
-    pointer = Path(run_dir) / "checkpoints" / LATEST
-    if not pointer.exists():
-        raise UserError(f"{run_dir}: no finished checkpoint to resume from (checkpoints/{LATEST} is missing)")
-    return pointer.parent / pointer.read_text().strip()
-
-
 def load_checkpoint(path: Path, model: torch.nn.Module, optimizer=None, scheduler=None) -> dict:
     """Restore weights (and, when given, optimizer, scheduler and RNG states); returns the state."""
-    load_weights(model, path / WEIGHTS)
+    load_weights(unwrap(model), path / WEIGHTS)
     state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
     if optimizer is not None:
         optimizer.load_state_dict(state["optimizer"])

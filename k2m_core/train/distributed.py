@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from k2m_core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -26,16 +25,6 @@ class Dist:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise UserError(f"--device {name!r}: choose cpu, cuda or auto")
-    return torch.device(name)
 
 
 def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:

@@ -15,38 +15,16 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from k2m_core.errors import UserError
-from k2m_core.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, unwrap
+from k2m_core.runs import TrainConfig, latest_checkpoint
+from k2m_core.train.checkpoint import load_checkpoint, save_checkpoint, unwrap
 from k2m_core.train.distributed import Dist, all_reduce_mean
 from k2m_core.train.rundir import FINISHED, METRICS, MetricsLog
-
-
-@dataclass
-class TrainConfig:
-    steps: int = 100_000
-    batch_size: int = 256  # global, over all processes
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 0.0
-    warmup_steps: int = 2000
-    lr_milestones: tuple[float, ...] = (0.6, 0.85)  # fractions of `steps` where the lr is multiplied by lr_gamma
-    lr_gamma: float = 0.05
-    grad_clip: float = 1.0
-    max_bad_steps: int = 20  # non-finite steps tolerated before stopping
-    log_every: int = 10
-    eval_every: int = 500
-    save_every: int = 500
-    seed: int = 0
-    device: str = "auto"
-    bf16: bool = True  # autocast to bfloat16 on CUDA (ignored on CPU)
-    compile: bool = False  # torch.compile the model on CUDA
-    workers: int = 0  # DataLoader worker processes producing batches
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:

@@ -15,10 +15,9 @@ from k2m_core import __version__
 from k2m_core.atomic import write_bytes_atomic
 from k2m_core.config import to_toml
 from k2m_core.errors import UserError
+from k2m_core.runs import CHECKPOINTS, CONFIG
 
-CONFIG = "config.toml"
 METRICS = "metrics.jsonl"
-CHECKPOINTS = "checkpoints"
 FINISHED = "finished.json"
 
 

@@ -1,9 +1,9 @@
-"""Train the text-to-motion models (`k2m train transformer|residual|length`) and load them.
+"""Train the text-to-motion models (`k2m train transformer|residual|length`).
 
 Each trainer reads cached motion tokens (`k2m data tokenize`) and, for a frozen text encoder,
 cached caption features (`k2m data encode-text`) from the dataset file, so a step never runs the
 tokenizer or CLIP. A run's ``config.toml`` records the tokenizer's fingerprint and the text
-encoder's identity; loading checks both.
+encoder's identity; loading (`k2m_core.loading`) checks both.
 
 Evaluation (validation split; the train split when it is empty), each with its baseline:
 
@@ -17,22 +17,17 @@ Evaluation (validation split; the train split when it is empty), each with its b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from k2m_core.config import from_toml
 from k2m_core.data.dataset import Dataset
 from k2m_core.errors import UserError
-from k2m_core.t2m.config import (LengthConfig, MaskedConfig, ResidualConfig, TextSpec, TokenSpec, length_preset,
-                                 masked_preset, residual_preset)
-from k2m_core.train.loop import TrainConfig
-from k2m_core.train.rundir import CONFIG
-
-KINDS = ("transformer", "residual", "length")
+from k2m_core.runs import T2M_CONFIGS, T2MRunConfig, TrainConfig
+from k2m_core.t2m.config import TextSpec, length_preset, masked_preset, residual_preset
 
 # Step counts and batch sizes per preset (paper §5.1: batch 64, lr 2e-4, Adam).
 TRAIN_PRESETS = {
@@ -44,39 +39,6 @@ TRAIN_PRESETS = {
                         save_every=20),
 }
 LENGTH_STEPS = {"paper": 20_000, "cpu": 1500, "tiny": 40}
-
-
-@dataclass
-class T2MRunConfig:
-    kind: str = "transformer"  # transformer | residual | length
-    data: str = ""  # dataset file (absolute path)
-    tokenizer: str = ""  # tokenizer run directory (absolute path)
-    preset: str = "cpu"
-    eval_clips: int = 256  # validation clips scored at each evaluation
-    eval_seed: int = 1234  # masking and draws of the evaluation
-    tokens: TokenSpec = field(default_factory=TokenSpec)
-    text: TextSpec = field(default_factory=TextSpec)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-
-@dataclass
-class TransformerRunConfig(T2MRunConfig):
-    model: MaskedConfig = field(default_factory=MaskedConfig)
-
-
-@dataclass
-class ResidualRunConfig(T2MRunConfig):
-    kind: str = "residual"
-    model: ResidualConfig = field(default_factory=ResidualConfig)
-
-
-@dataclass
-class LengthRunConfig(T2MRunConfig):
-    kind: str = "length"
-    model: LengthConfig = field(default_factory=LengthConfig)
-
-
-_CONFIGS = {"transformer": TransformerRunConfig, "residual": ResidualRunConfig, "length": LengthRunConfig}
 _PRESETS = {"transformer": masked_preset, "residual": residual_preset, "length": length_preset}
 
 
@@ -87,15 +49,8 @@ def default_config(kind: str, preset: str, data: Path, tokenizer: Path, encoder:
     train = replace(TRAIN_PRESETS[preset])
     if kind == "length":
         train = replace(train, steps=LENGTH_STEPS[preset])
-    return _CONFIGS[kind](data=str(Path(data).resolve()), tokenizer=str(Path(tokenizer).resolve()), preset=preset,
-                          text=TextSpec(name=encoder), model=_PRESETS[kind](preset), train=train)
-
-
-def build_model(config: T2MRunConfig) -> torch.nn.Module:
-    from k2m_core.t2m.models import LengthEstimator, MaskedTransformer, ResidualTransformer
-
-    model_class = {"transformer": MaskedTransformer, "residual": ResidualTransformer, "length": LengthEstimator}
-    return model_class[config.kind](config.model, config.tokens, config.text)
+    return T2M_CONFIGS[kind](data=str(Path(data).resolve()), tokenizer=str(Path(tokenizer).resolve()),
+                             preset=preset, text=TextSpec(name=encoder), model=_PRESETS[kind](preset), train=train)
 
 
 # ---------------------------------------------------------------- resolving text and tokens
@@ -115,8 +70,8 @@ def prepare(config: T2MRunConfig, *, clip_weights: str | None = None, dataset: D
             dataset.close()
     config = replace(config)
     if not config.tokens.tokenizer:
-        from k2m_core.t2m.data import token_spec
-        from k2m_core.train.vq import load_tokenizer
+        from k2m_core.loading import load_tokenizer
+        from k2m_core.t2m.tokens import token_spec
 
         config.tokens = token_spec(load_tokenizer(config.tokenizer), config.tokens.max_tokens)
     text = config.text
@@ -234,134 +189,28 @@ def evaluation(config: T2MRunConfig, batches, train_clips: np.ndarray, eval_clip
 
 def train_t2m(config: T2MRunConfig, out: Path, *, resume: bool = False, force: bool = False, command: str = "",
               clip_weights: str | None = None, progress: Callable[..., None] | None = None) -> dict:
-    """Train the model of ``config.kind`` into run directory ``out`` (or continue it)."""
+    """Train the model of ``config.kind`` into run directory ``out`` (or continue it). Clips
+    without captions are skipped; the result counts them as ``clips_without_captions``."""
+    from k2m_core.loading import build_t2m_model
     from k2m_core.t2m.data import TokenTextBatches, read_token_cache
-    from k2m_core.train.distributed import init_distributed, resolve_device, shutdown
-    from k2m_core.train.loop import fit
-    from k2m_core.train.rundir import create_run_dir
+    from k2m_core.train.session import training_session
 
-    dist, device = init_distributed(resolve_device(config.train.device))
-    dataset = Dataset(config.data)
-    try:
+    with training_session(config, out, resume=resume, force=force, command=command, progress=progress) as session:
+        dataset, dist = session.dataset, session.dist
         config = prepare(config, clip_weights=clip_weights, dataset=dataset)
         tokens = read_token_cache(dataset, config.tokens, config.tokenizer)
         text = _text_rows(config, dataset)
-        if dist.is_main and not resume:
-            create_run_dir(out, config, force=force, command=command)
-        if dist.enabled:
-            torch.distributed.barrier()
-        torch.manual_seed(config.train.seed)  # identical initial weights on every rank
-        model = build_model(config)
         train_clips = dataset.captioned(dataset.splits["train"])
+        val_clips = dataset.captioned(dataset.splits["val"])
         if not len(train_clips):
-            raise UserError(f"{dataset.path}: no clip of the train split has a caption; text-to-motion needs them")
+            raise UserError(f"{dataset.path}: no training clip has a caption; text-to-motion models learn from "
+                            "captions (give them to `k2m preprocess --captions`)")
+        session.start(config)
+        model = build_t2m_model(config)
         batches = TokenTextBatches(tokens, text, dataset.caption_offsets, train_clips, config.tokens.max_tokens,
                                    config.train.batch_size, config.train.seed, rank=dist.rank,
                                    world_size=dist.world_size)
-        held_out = dataset.captioned(dataset.splits["val"])
-        held_out = held_out if len(held_out) else train_clips
-        evaluate = evaluation(config, batches, train_clips, held_out[:config.eval_clips], device)
-        return fit(model, batches, config.train, Path(out), dist=dist, device=device, resume=resume,
-                   evaluate=evaluate, progress=progress)
-    finally:
-        dataset.close()  # so the same process may write caches to it afterwards
-        shutdown(dist)
-
-
-def train_transformer(config: TransformerRunConfig, out: Path, **kwargs) -> dict:
-    return train_t2m(config, out, **kwargs)
-
-
-def train_residual(config: ResidualRunConfig, out: Path, **kwargs) -> dict:
-    return train_t2m(config, out, **kwargs)
-
-
-def train_length(config: LengthRunConfig, out: Path, **kwargs) -> dict:
-    return train_t2m(config, out, **kwargs)
-
-
-# ---------------------------------------------------------------- loading
-
-
-def load_run_config(run_dir: Path, kind: str | None = None) -> T2MRunConfig:
-    """The config of a text-to-motion run directory (of ``kind`` when given)."""
-    import tomllib
-
-    path = Path(run_dir) / CONFIG
-    if not path.exists():
-        raise UserError(f"{run_dir}: not a run directory (no {CONFIG}); train one with "
-                        f"`k2m train {kind or 'transformer'}`")
-    try:
-        found = tomllib.loads(path.read_text(encoding="utf-8")).get("kind")
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"{path}: cannot read it ({exc})") from None
-    if found not in _CONFIGS:
-        raise UserError(f"{run_dir}: not a text-to-motion run (a tokenizer run?); expected one from `k2m train "
-                        f"{kind or 'transformer|residual|length'}`")
-    if kind is not None and found != kind:
-        raise UserError(f"{run_dir}: is a {found} run, not a {kind} run (`k2m train {kind}` makes those)")
-    return from_toml(_CONFIGS[found], path)
-
-
-def check_text_encoder(spec: TextSpec, encoder, where: str) -> None:
-    """Refuse features from any encoder other than the one the model was trained on."""
-    if spec.learned:
-        return
-    if encoder is None or encoder.identity != spec.identity:
-        given = "none" if encoder is None else encoder.identity
-        raise UserError(f"{where} was trained on text encoder {spec.identity}, but {given} was given; use the "
-                        f"same encoder and weights (--encoder {spec.name}, --clip-weights)")
-
-
-def _load(run_dir: Path, kind: str, device, text_encoder=None) -> torch.nn.Module:
-    from k2m_core.train.checkpoint import WEIGHTS, latest_checkpoint, load_weights
-
-    config = load_run_config(run_dir, kind)
-    if text_encoder is not None:
-        check_text_encoder(config.text, text_encoder, str(run_dir))
-    model = build_model(config)
-    load_weights(model, latest_checkpoint(run_dir) / WEIGHTS)
-    return model.to(device).eval()
-
-
-def load_transformer(run_dir: Path, device: torch.device | str = "cpu", text_encoder=None):
-    """The masked transformer of ``run_dir`` (latest checkpoint), in eval mode."""
-    return _load(run_dir, "transformer", device, text_encoder)
-
-
-def load_residual(run_dir: Path, device: torch.device | str = "cpu", text_encoder=None):
-    return _load(run_dir, "residual", device, text_encoder)
-
-
-def load_length_estimator(run_dir: Path, device: torch.device | str = "cpu", text_encoder=None):
-    return _load(run_dir, "length", device, text_encoder)
-
-
-def load_sampler(transformer_dir: Path, residual_dir: Path | None = None, length_dir: Path | None = None, *,
-                 tokenizer_dir: Path | None = None, text_encoder=None, clip_weights: str | None = None,
-                 device: torch.device | str = "cpu", decode: bool = True):
-    """A `Sampler` from trained run directories. The text encoder is built from the transformer's
-    record (CLIP weights from ``clip_weights``/the usual places) unless given; the tokenizer is the
-    one the transformer was trained with unless ``tokenizer_dir`` says otherwise, and must have the
-    same fingerprint."""
-    from k2m_core.t2m.data import tokenizer_fingerprint
-    from k2m_core.t2m.sampler import Sampler
-    from k2m_core.text import load_text_encoder
-    from k2m_core.train.vq import load_tokenizer
-
-    config = load_run_config(transformer_dir, "transformer")
-    if text_encoder is None and not config.text.learned:
-        text_encoder = load_text_encoder(config.text.name, clip_weights)
-    if text_encoder is not None:
-        text_encoder = text_encoder.to(device)
-    transformer = load_transformer(transformer_dir, device, text_encoder)
-    residual = load_residual(residual_dir, device, text_encoder) if residual_dir else None
-    length = load_length_estimator(length_dir, device, text_encoder) if length_dir else None
-    tokenizer = None
-    if decode:
-        tokenizer_dir = Path(tokenizer_dir or config.tokenizer)
-        tokenizer = load_tokenizer(tokenizer_dir, device)
-        if tokenizer_fingerprint(tokenizer) != config.tokens.tokenizer:
-            raise UserError(f"{tokenizer_dir}: this tokenizer's weights differ from the ones {transformer_dir} was "
-                            "trained on (fingerprint mismatch); pass the original with --tokenizer")
-    return Sampler(transformer, residual, length, tokenizer, text_encoder)
+        held_out = val_clips if len(val_clips) else train_clips
+        evaluate = evaluation(config, batches, train_clips, held_out[:config.eval_clips], session.device)
+        last = session.fit(model, batches, evaluate=evaluate)
+        return last | {"clips_without_captions": len(dataset) - len(dataset.captioned(np.arange(len(dataset))))}

@@ -61,7 +61,7 @@ class WindowSampler(torch.utils.data.Dataset):
     def _frames(self, clip: int, start: int, length: int) -> np.ndarray:
         length = min(length, int(self.dataset.lengths[clip]) - start)
         if self._memory is None and self.dataset.total_frames * 18 * 3 * 4 < IN_MEMORY_BYTES:
-            self._memory = self.dataset._h5()["keypoints"][:]
+            self._memory = self.dataset.read_array("keypoints")
         if self._memory is not None:
             lo = int(self.dataset.offsets[clip]) + start
             return self._memory[lo:lo + length]

@@ -1,4 +1,4 @@
-"""Keypoint layouts estimators write, and how each maps to COCO-17 (REFERENCE §6).
+"""Keypoint layouts estimators write, and how each maps to COCO-17 (docs/design.md#ref-formats).
 
 The layout is recognised by its keypoint count: 17 COCO, 26 Halpe, 133 COCO-WholeBody (all three
 start with COCO-17), 25 OpenPose BODY_25, 18 OpenPose COCO-18.
