@@ -84,16 +84,9 @@ def _key(name: str) -> str:
 def load_joint_map(path: Path) -> dict[str, tuple[str, ...]]:
     """A ``--joint-map`` TOML: ``smpl_joint = "BVH joint"`` lines, at the top level or under
     ``[joints]``; keys are SMPL joint names (`k2m_core.body.kinematics.JOINT_NAMES`)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"--joint-map {path}: cannot read it ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"--joint-map {path}: not valid TOML ({exc})") from None
+    from k2m_core.config import read_toml
+
+    data = read_toml(path, "give --joint-map a TOML file of  smpl_joint = \"BVH joint\"  lines")
     table = data.get("joints", data)
     if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
         raise UserError(f"--joint-map {path}: expected lines like  left_hip = \"LeftUpLeg\"  (SMPL joint = BVH joint)")
