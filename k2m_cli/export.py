@@ -44,13 +44,14 @@ def export(
             raise UserError(f"{target} exists; pass --force to overwrite it")
     import torch
 
+    from k2m_core.atomic import make_folder
     from k2m_core.body import load_body_model
     from k2m_core.export.motion_file import load_motion, save_motion
 
     body = load_body_model(body_model).to(torch.float64)
     motions = [load_motion(source, body) for source in files]  # all read before anything is written
+    if out is not None:
+        make_folder(out)
     for motion, target in zip(motions, targets):
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
         save_motion(motion.resampled(fps) if fps is not None else motion, target, body)
         typer.echo(str(target))

@@ -7,6 +7,7 @@ anything else is a bug: exit 1, with the traceback under `--debug`.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -92,13 +93,36 @@ def _usage_errors() -> tuple[type[Exception], ...]:
     return tuple(t for t in found if t is not None)
 
 
+# The file system refusing a path: what a user fixes by choosing another path or its permissions.
+_REFUSED = {getattr(errno, name) for name in ("EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "EEXIST", "ENOTDIR",
+                                              "EISDIR", "ENAMETOOLONG") if hasattr(errno, name)}
+_OWN_FILES = tuple(os.path.dirname(os.path.abspath(sys.modules[name].__file__)) + os.sep
+                   for name in (__name__, UserError.__module__))  # k2m_cli/ and k2m_core/
+
+
+def refused_path(exc: BaseException) -> str | None:
+    """The user's path an OS error is about, when the file system refused it; None for any other
+    error, and for k2m's own files (those are bugs)."""
+    if not isinstance(exc, OSError) or exc.errno not in _REFUSED or not exc.filename:
+        return None
+    path = os.fsdecode(exc.filename)
+    return None if os.path.abspath(path).startswith(_OWN_FILES) else path
+
+
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry: map outcomes to exit codes (0 ok, 2 user error, 1 internal failure)."""
     argv = sys.argv[1:] if argv is None else argv
     # --debug is read here too because errors can happen before the callback stores it.
     debug = "--debug" in argv or os.environ.get("K2M_DEBUG") == "1"
     try:
-        code = app(args=argv, prog_name="k2m", standalone_mode=False)
+        try:
+            code = app(args=argv, prog_name="k2m", standalone_mode=False)
+        except typer.Abort as exc:
+            # click turns an EOFError raised anywhere in a command into Abort; k2m reads no input,
+            # so that is a failure reading a file, not an interruption.
+            if isinstance(exc.__context__, EOFError):
+                raise exc.__context__ from None
+            raise
     except UserError as exc:
         if debug:
             traceback.print_exc()
@@ -113,6 +137,10 @@ def run(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             traceback.print_exc()
+        path = refused_path(exc)
+        if path is not None:
+            print(f"error: {path}: {exc.strerror}; choose another path or fix its permissions", file=sys.stderr)
+            sys.exit(2)
         print(f"internal error: {type(exc).__name__}: {exc} (this is a bug in k2m; rerun with --debug "
               "for the traceback and report it)", file=sys.stderr)
         sys.exit(1)

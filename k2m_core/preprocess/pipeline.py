@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
@@ -61,17 +64,30 @@ def _hints(unit: Unit, table: dict[str, VideoMeta]) -> dict[str, VideoMeta]:
     return {vid: table[vid]} if vid in table else {}
 
 
+def _exit_with(parent: int) -> None:
+    """Worker initializer: end this process as soon as ``parent`` is gone. A parent killed outright
+    (SIGKILL, OOM) cannot stop its pool, and the workers would wait for work forever."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def execute(units: list[Unit], cfg: PreprocessConfig, table: dict[str, VideoMeta]) -> Iterator[UnitResult]:
     """Results in input order; with several workers, a bounded number of units in flight.
 
     Worker processes are spawned (never forked: the parent holds an open HDF5 file) by a
-    `ProcessPoolExecutor`, which fails loudly rather than hanging if a worker dies."""
+    `ProcessPoolExecutor`, which fails loudly rather than hanging if a worker dies; each worker
+    exits by itself when the parent dies."""
     if cfg.workers == 1:
         for unit in units:
             yield process_unit(unit, cfg, _hints(unit, table))
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(cfg.workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(cfg.workers, mp_context=context, initializer=_exit_with,
+                             initargs=(os.getpid(),)) as pool:
         todo = iter(units)
         pending: deque = deque()
         try:
