@@ -18,8 +18,8 @@ def parse_size(text: str | None) -> tuple[float, float] | None:
         width, height = (float(v) for v in text.lower().replace(",", "x").split("x"))
     except ValueError:
         raise UserError(f"--size must look like 1920x1080, got {text!r}") from None
-    if width <= 0 or height <= 0:
-        raise UserError(f"--size must be positive, got {text!r}")
+    if not (0 < width < float("inf") and 0 < height < float("inf")):
+        raise UserError(f"--size must be positive numbers, got {text!r}")
     return width, height
 
 

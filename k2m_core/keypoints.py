@@ -28,6 +28,13 @@ PAPER_FOCAL = 5000.0
 DEFAULT_FOCAL_PER_EXTENT = 1.2
 LAYOUT_NAME = "coco17+size"
 
+# A keypoint more than this many frame sizes outside its frame (x < −W or x > 2W, likewise y) is
+# an estimator's glitch, not a body part: preprocessing treats it as missing, `k2m data validate`
+# and the trainers refuse it.
+OUTSIDE_MARGIN = 1.0
+# Largest frame side accepted (pixels): beyond any camera, and far below where float32 coordinates
+# lose whole pixels.
+MAX_FRAME_SIDE = 65536
 # Keypoints below the pelvis: the confidence filter demands all of them (paper A.2).
 BELOW_PELVIS = (13, 14, 15, 16)
 # Index of each keypoint's mirror image (left <-> right), for flips and augmentation.
@@ -78,6 +85,19 @@ def validate_clip(clip: np.ndarray, where: str = "clip") -> None:
         raise UserError(f"{where}: row 17 must hold the positive frame size (W, H, 1)")
     if (size != size[:1]).any() or (size[:, 2] != 1.0).any():
         raise UserError(f"{where}: row 17 (W, H, 1) must be the same in every frame with c = 1")
+
+
+def check_frame_size(width: float, height: float, what: str = "--size") -> None:
+    """`UserError` naming ``what`` unless ``width × height`` is a plausible frame size in pixels."""
+    if not all(np.isfinite(v) and 0 < v <= MAX_FRAME_SIDE for v in (width, height)):
+        raise UserError(f"{what} {width:g}x{height:g}: frame sides must be 1–{MAX_FRAME_SIDE} pixels")
+
+
+def far_outside(xy: np.ndarray, width, height, margin: float = OUTSIDE_MARGIN) -> np.ndarray:
+    """Boolean ``(...)``: which points of ``xy (..., 2)`` (pixels) lie more than ``margin`` frame
+    sizes outside the frame ``width × height`` (scalars or arrays broadcasting against ``(...)``)."""
+    x, y = xy[..., 0], xy[..., 1]
+    return (x < -margin * width) | (x > (1 + margin) * width) | (y < -margin * height) | (y > (1 + margin) * height)
 
 
 def half_extent(width, height):

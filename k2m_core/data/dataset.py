@@ -32,7 +32,7 @@ import h5py
 import numpy as np
 
 from k2m_core import __version__
-from k2m_core.atomic import publish, temp_path_for
+from k2m_core.atomic import cannot_write, publish, temp_path_for
 from k2m_core.errors import UserError
 from k2m_core.keypoints import LAYOUT_NAME, NUM_ROWS, PAPER_FOCAL as FOCAL, validate_clip
 
@@ -108,6 +108,10 @@ class DatasetWriter:
         self.split_seed = split_seed
         self.split_fractions = split_fractions
         self._tmp = temp_path_for(self.path)
+        try:
+            self._tmp.touch()  # HDF5's own error for an unwritable place names neither path nor cause plainly
+        except OSError as exc:
+            raise cannot_write(self.path, exc) from None
         self._file = h5py.File(self._tmp, "w")
         self._keypoints = _Appender(self._file, "keypoints", (NUM_ROWS, 3), CHUNK_FRAMES)
         self._offsets = [0]
@@ -206,6 +210,37 @@ class DatasetWriter:
             self.abort()
 
 
+def _partitions(offsets: np.ndarray, parts: int, total: int) -> bool:
+    """Whether ``offsets`` cut ``total`` rows into ``parts`` non-empty runs."""
+    return (offsets.shape == (parts + 1,) and offsets[0] == 0 and offsets[-1] == total
+            and bool((np.diff(offsets) > 0).all()))
+
+
+def _index_problem(ds: "Dataset", keypoints_shape: tuple) -> str | None:
+    """What makes the index arrays of an opened file unusable (the cheap checks of `k2m data
+    validate`), or None."""
+    n = len(ds.ids)
+    fps = ds.attrs.get("fps")
+    if fps is None:
+        return "the fps attribute is missing"
+    if not (isinstance(fps, (int, float, np.integer, np.floating)) and np.isfinite(fps) and fps > 0):
+        return f"the fps attribute is {fps!r}, not a positive number"
+    if len(keypoints_shape) != 3 or tuple(keypoints_shape[1:]) != (NUM_ROWS, 3):
+        return f"keypoints have shape {keypoints_shape}, not (frames, {NUM_ROWS}, 3)"
+    if n == 0:
+        return "it holds no clips"
+    if not _partitions(ds.offsets, n, keypoints_shape[0]):
+        return f"clip_offsets do not split the {keypoints_shape[0]} frames into the {n} clips"
+    if len(ds.sources) != n or len(ds.videos) != n or len(ds.focals) != n:
+        return f"clip_source, clip_video or clip_focal do not have one entry per clip ({n})"
+    if not _partitions(ds.caption_offsets, n, len(ds.all_captions)):
+        return "caption_offsets do not give every clip its captions"
+    for name, idx in ds.splits.items():
+        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or ((idx < 0) | (idx >= n)).any():
+            return f"splits/{name} holds indices outside [0, {n})"
+    return None
+
+
 class Dataset:
     """Read-only view of a dataset file. Small index arrays are read at open; keypoints are read
     on demand. The HDF5 handle is reopened in each process (h5py handles must not cross a fork)."""
@@ -229,11 +264,16 @@ class Dataset:
                 self.ground_truth_frames = sorted(f.get("ground_truth/frames", {}).keys())
                 self.ground_truth_clips = sorted(f.get("ground_truth/clips", {}).keys())
                 self.text_encoders = sorted(f.get("text_features", {}).keys())
-        except (OSError, KeyError) as exc:
+                frames = f["keypoints"].shape
+        except (OSError, KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
             raise UserError(f"{self.path}: not a k2m dataset file ({exc}); re-create it with `k2m preprocess`") from None
         if self.attrs.get("format_version") != FORMAT_VERSION:
             raise UserError(f"{self.path}: dataset format version {self.attrs.get('format_version')} "
                             f"is not {FORMAT_VERSION}; re-create it with this k2m")
+        problem = _index_problem(self, frames)
+        if problem:
+            raise UserError(f"{self.path}: damaged dataset file ({problem}); check it with `k2m data validate "
+                            f"{self.path}` and re-create it with `k2m preprocess` or `k2m data merge`")
         self.fps = float(self.attrs["fps"])
         self._index = {clip_id: i for i, clip_id in enumerate(self.ids)}
         self._file: h5py.File | None = None

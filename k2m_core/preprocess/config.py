@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from k2m_core.errors import UserError
+from k2m_core.keypoints import check_frame_size
 from k2m_core.preprocess.filters import FilterConfig
 from k2m_core.preprocess.segment import SegmentConfig
 from k2m_core.preprocess.tracking import TrackConfig
@@ -45,13 +47,13 @@ class PreprocessConfig:
         for name in ("min_conf", "min_visible", "min_box_height", "camera_edge"):
             if not 0.0 <= getattr(f, name) <= 1.0:
                 raise UserError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(f, name)}")
-        for name in ("max_speed", "max_accel", "min_speed", "camera_threshold"):
-            if getattr(f, name) < 0:
+        for name in ("max_speed", "max_accel", "min_speed", "camera_threshold"):  # inf: no limit
+            if not getattr(f, name) >= 0:
                 raise UserError(f"--{name.replace('_', '-')} must not be negative, got {getattr(f, name)}")
-        if not 0 < s.min_seconds <= s.max_seconds:
+        if not 0 < s.min_seconds <= s.max_seconds < math.inf:
             raise UserError(f"--min-seconds and --max-seconds must satisfy 0 < min <= max, got "
                             f"{s.min_seconds} and {s.max_seconds}")
-        if self.track.max_shift <= 0:
+        if not self.track.max_shift > 0:
             raise UserError(f"--track-shift must be positive, got {self.track.max_shift}")
         if i.format not in FORMATS:
             raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {i.format!r}")
@@ -60,8 +62,10 @@ class PreprocessConfig:
                 re.compile(i.frame_regex)
             except re.error as exc:
                 raise UserError(f"--frame-regex {i.frame_regex!r} is not a valid regular expression ({exc})") from None
-        if i.fps is not None and i.fps <= 0:
-            raise UserError(f"--fps must be positive, got {i.fps}")
+        if i.fps is not None and not (math.isfinite(i.fps) and 0 < i.fps <= 1000):
+            raise UserError(f"--fps must be a frame rate between 0 and 1000, got {i.fps}")
+        if i.size is not None:
+            check_frame_size(*i.size)
         if i.focal is not None and not 0 < i.focal < float("inf"):
             raise UserError(f"--focal must be a positive number of pixels, got {i.focal}")
         if i.fov is not None and not 0 < i.fov < 180:

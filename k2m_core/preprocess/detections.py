@@ -7,13 +7,19 @@ file's problems are reported the same way whatever its format:
 - any other NaN/inf, or a confidence outside [0, 1], rejects the file (`FormatError`);
 - a keypoint at exactly (0, 0) is missing (OpenPose and ultralytics write missing points so), and
   a missing keypoint is stored canonically as (0, 0, 0); detections with no keypoint left are dropped.
+
+Once the frame size is known, `drop_far_keypoints` makes keypoints far outside the frame missing
+too (an estimator's glitch: they would otherwise win the largest-person choice and pass every
+filter).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from k2m_core.keypoints import far_outside
 
 CONF_TOLERANCE = 1e-4  # float32 round-off above 1 is not a broken file
 
@@ -97,3 +103,18 @@ def make_detections(video: str, source: str, frame, xy, conf, *, size=None, fps=
                       size=None if size is None else np.ascontiguousarray(size),
                       fps=None if fps is None else float(fps), declared=declared,
                       focal=None if focal is None else float(focal))
+
+
+def drop_far_keypoints(det: Detections, size) -> tuple[Detections, int]:
+    """``det`` with every keypoint that lies far outside its frame (`keypoints.far_outside`) made
+    missing, and detections left without keypoints dropped; ``size`` (W, H) is the frame size
+    where ``det`` stores none. Returns the detections and how many keypoints were dropped."""
+    sizes = det.size if det.size is not None else np.broadcast_to(np.asarray(size, np.float32), (len(det), 2))
+    far = far_outside(det.xy, sizes[:, None, 0], sizes[:, None, 1]) & (det.conf > 0)
+    if not far.any():
+        return det, 0
+    xy, conf = det.xy.copy(), det.conf.copy()
+    xy[far], conf[far] = 0.0, 0.0
+    keep = conf.any(1)
+    return replace(det, frame=det.frame[keep], xy=xy[keep], conf=conf[keep],
+                   size=None if det.size is None else det.size[keep]), int(far.sum())

@@ -12,6 +12,9 @@ Per frame (a failing frame is dropped and clips are cut around it):
   measured on are dropped);
 - ``camera-moving``: the video's left and right edges both change (see `video.camera_motion`).
 
+Before any of these, a keypoint more than a frame size outside the frame is made missing
+(`detections.drop_far_keypoints`; listed as ``outside-frame`` in the report's files).
+
 Per clip: ``stationary`` — the mean keypoint speed measured over 0.2 s (so that detector jitter
 does not count as motion) is below ``min_speed``.
 

@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 
 from k2m_core.data.dataset import SPLITS, Dataset
+from k2m_core.errors import UserError
 from k2m_core.keypoints import COCO17_NAMES, FRAME_SIZE_ROW, NUM_JOINTS
 
 CHUNK_FRAMES = 1 << 20
@@ -51,7 +52,10 @@ def dataset_info(path: Path, min_conf: float = 0.5) -> dict:
     words = [_WORD.findall(c.lower()) for c in ds.all_captions]
     vocabulary = Counter(w for ws in words for w in ws)
     lengths = np.array([len(ws) for ws in words]) if words else np.zeros(1)
-    velocity, sizes = scan_keypoints(path, ds.offsets, ds.fps, min_conf)
+    try:
+        velocity, sizes = scan_keypoints(path, ds.offsets, ds.fps, min_conf)
+    except (OSError, KeyError) as exc:  # h5py reports damaged chunks as OSError
+        raise UserError(f"{path}: cannot read its keypoints ({exc}); the file is damaged, re-create it") from None
     size_counts = Counter(f"{int(w)}x{int(h)}" for w, h in sizes)
     return {
         "file": str(path),

@@ -16,7 +16,7 @@ import numpy as np
 
 from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, NUM_ROWS, default_focal, focal_from_fov
 from k2m_core.preprocess.config import PreprocessConfig
-from k2m_core.preprocess.detections import Detections, FormatError
+from k2m_core.preprocess.detections import Detections, FormatError, drop_far_keypoints
 from k2m_core.preprocess.filters import frame_failures, measure, motion_level
 from k2m_core.preprocess.formats import Unit, read_unit
 from k2m_core.preprocess.report import Report
@@ -109,6 +109,10 @@ def _process_video(det: Detections, unit: Unit, cfg: PreprocessConfig, hint: Vid
     if det.size is None and size is None:
         raise FormatError("no-frame-size", "the file has no frame size; give --size WxH or --video-info FILE, "
                           f"or put the video ({det.video}.mp4) beside it or in --videos")
+    det, dropped = drop_far_keypoints(det, size)
+    if dropped:
+        report.file_problem(det.source, "outside-frame", f"{dropped} keypoints lay more than a frame size outside "
+                            "the frame; they were dropped (treated as missing)", fatal=False)
     moving = video.moving if video else None
     report.videos += 1
     report.source_frames += len(det.declared)

@@ -1,7 +1,8 @@
 """`k2m data validate`: check every invariant of docs/design.md#dataset in a dataset file.
 
 Returns human-readable violations (empty when the file is sound). Keypoints are checked in
-chunks, vectorised, so a file of any size is validated in bounded memory.
+chunks, vectorised, so a file of any size is validated in bounded memory; the trainers run that
+keypoint part (`require_sound_keypoints`) before they start.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from k2m_core.data.dataset import FORMAT_VERSION, SPLITS
-from k2m_core.keypoints import FRAME_SIZE_ROW, LAYOUT_NAME, NUM_JOINTS, NUM_ROWS
+from k2m_core.data.dataset import FORMAT_VERSION, SPLITS, Dataset
+from k2m_core.errors import UserError
+from k2m_core.keypoints import FRAME_SIZE_ROW, LAYOUT_NAME, NUM_JOINTS, NUM_ROWS, OUTSIDE_MARGIN, far_outside
 
 REQUIRED = ("keypoints", "clip_offsets", "clip_ids", "clip_source", "clip_video", "caption_offsets", "captions")
 ATTRS = ("format_version", "fps", "keypoint_layout", "creation_command", "k2m_version")
@@ -191,9 +193,11 @@ def _check_keypoints(kp: h5py.Dataset, offsets: np.ndarray, found: _Found) -> No
         row = np.arange(len(block))
         clips = np.searchsorted(offsets, lo + row, side="right") - 1
         conf, size = block[:, :NUM_JOINTS, 2], block[:, FRAME_SIZE_ROW]
+        outside = far_outside(block[:, :NUM_JOINTS, :2], size[:, None, 0], size[:, None, 1]) & (conf > 0)
         checks = {"NaN or inf value": ~np.isfinite(block).all((1, 2)),
-                  "confidence outside [0, 1]": ((conf < 0) | (conf > 1)).any(1),
-                  "row 17 is not (W > 0, H > 0, 1)": (size[:, 0] <= 0) | (size[:, 1] <= 0) | (size[:, 2] != 1)}
+                  "confidence outside [0, 1]": ~((conf >= 0) & (conf <= 1)).all(1),
+                  "row 17 is not (W > 0, H > 0, 1)": ~((size[:, 0] > 0) & (size[:, 1] > 0) & (size[:, 2] == 1)),
+                  f"a seen keypoint lies more than {OUTSIDE_MARGIN:g} frame size outside the frame": outside.any(1)}
         # every frame's row 17 must equal the one at its clip's first frame
         latest_start = np.maximum.accumulate(np.where(offsets[clips] == lo + row, row, -1))
         ref = size[np.maximum(latest_start, 0)]
@@ -207,3 +211,18 @@ def _check_keypoints(kp: h5py.Dataset, offsets: np.ndarray, found: _Found) -> No
                 clip = int(clips[bad[0]])
                 found.add(f"clip {clip} frame {lo + int(bad[0]) - int(offsets[clip])}: {what} "
                           f"({len(bad)} such frames among frames {lo}–{lo + len(block) - 1})")
+
+
+def require_sound_keypoints(dataset: Dataset) -> None:
+    """The keypoint checks of `validate_dataset` on ``dataset`` (NaN or inf values, confidences
+    outside [0, 1], bad frame sizes, keypoints far outside the frame): a `UserError` naming the
+    first problem. Training on such values gives NaN losses or silently wrong models."""
+    found = _Found(1)
+    try:
+        with h5py.File(dataset.path, "r") as f:
+            _check_keypoints(f["keypoints"], dataset.offsets, found)
+    except (OSError, KeyError) as exc:
+        raise UserError(f"{dataset.path}: cannot read its keypoints ({exc})") from None
+    if found:
+        raise UserError(f"{dataset.path}: {found[0]}; training needs sound keypoints: list every problem with "
+                        f"`k2m data validate {dataset.path}` and fix or re-create the file")

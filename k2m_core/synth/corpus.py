@@ -104,14 +104,15 @@ def write_corpus(out_dir, num_clips: int, config: SynthConfig, *, preview: int =
     (`ESTIMATOR_FORMATS`; COCO results and OpenPose carry no frame size: use a fixed
     ``config.image_size`` and give it to `k2m preprocess --size`). Returns a summary dict."""
     import json
-    from pathlib import Path
 
-    from k2m_core.atomic import atomic_path
+    from k2m_core.atomic import atomic_path, make_folder
     from k2m_core.data.dataset import DatasetWriter
+    from k2m_core.keypoints import check_frame_size
     from k2m_core.render.draw import draw_keypoints, write_video
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if config.image_size is not None:
+        check_frame_size(*config.image_size)
+    out = make_folder(out_dir)
     body = SkeletonBody().to(torch.float64)
     captions_lines, meta_lines, frames, families = [], [], 0, {}
     with DatasetWriter(out / "dataset.h5", fps=config.fps, creation_command=creation_command,

@@ -6,7 +6,8 @@
         model, batches = …
         return session.fit(model, batches, evaluate=…)
 
-The session joins the process group (under torchrun), opens the dataset, and on the way out —
+The session joins the process group (under torchrun), opens the dataset and checks its keypoints
+(the cheap part of `k2m data validate`: NaN losses otherwise), and on the way out —
 finished or failed — closes the dataset (so the same process may write caches to it afterwards)
 and leaves the process group.
 """
@@ -63,12 +64,14 @@ def training_session(config, out: Path, *, resume: bool = False, force: bool = F
                      progress: Callable[..., None] | None = None) -> Iterator[Session]:
     """A `Session` for training ``config`` (its ``train.device``, its ``data``) into ``out``."""
     from k2m_core.loading import resolve_device
+    from k2m_core.preprocess.validate import require_sound_keypoints
     from k2m_core.train.distributed import init_distributed, shutdown
 
     dist, device = init_distributed(resolve_device(config.train.device))
     try:
         dataset = Dataset(config.data)
         try:
+            require_sound_keypoints(dataset)
             yield Session(Path(out), resume, force, command, progress, dist, device, dataset)
         finally:
             dataset.close()
