@@ -56,7 +56,7 @@ def train_evaluator(
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to create."),
     preset: str = typer.Option("cpu", "--preset", help="paper (Guo et al.'s sizes) | cpu | tiny."),
     glove: Optional[Path] = typer.Option(None, "--glove", help="GloVe text file (e.g. glove.6B.300d.txt) to initialise the word vectors."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (at most; early stopping may end sooner)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (at most; early stopping may end sooner; with --resume: extend the run to this many)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size (negatives come from the batch)."),
     patience: Optional[int] = typer.Option(None, "--patience", help="Stop after this many evaluations without a lower validation loss (0: never)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for weights and batches."),
@@ -83,7 +83,8 @@ def train_evaluator(
     config = resolve_run_config(
         "k2m eval train-evaluator", EvaluatorRunConfig, lambda: default_config(preset, dataset), resume=resume,
         config_file=config_file, required={"DATASET": dataset, "--out RUN_DIR": out},
-        fresh={"DATASET": dataset, "--out": out, "--config": config_file, "--glove": glove},
+        fresh={"DATASET": dataset, "--out": out, "--config": config_file, "--glove": glove,
+               "--batch-size": batch_size, "--patience": patience, "--seed": seed},
         settings={"data": str(dataset.resolve()) if dataset else None, "glove": str(glove.resolve()) if glove else None,
                   "train.steps": steps, "train.batch_size": batch_size, "train.seed": seed, "train.device": device,
                   "patience": patience},

@@ -32,7 +32,8 @@ def _train(ctx: typer.Context, kind: str, *, data, out, tokenizer, preset, encod
         lambda: default_config(kind, preset, data, tokenizer, encoder or "clip"), resume=resume,
         config_file=config_file,
         required={"--data DATASET": data, "--tokenizer RUN_DIR": tokenizer or config_file, "--out RUN_DIR": out},
-        fresh={"--data": data, "--out": out, "--tokenizer": tokenizer, "--config": config_file, "--encoder": encoder},
+        fresh={"--data": data, "--out": out, "--tokenizer": tokenizer, "--config": config_file, "--encoder": encoder,
+               "--batch-size": batch_size, "--seed": seed},
         settings=settings, overrides=overrides)
     out = resume or out
     quiet = is_quiet(ctx)
@@ -51,7 +52,7 @@ _ENCODER = typer.Option(None, "--encoder", help="Text encoder: clip (default; fe
                                                 "| minilm (offline, features from `k2m data encode-text`) | words (learned with the model) "
                                                 "| clip-random.")
 _CLIP_WEIGHTS = typer.Option(None, "--clip-weights", help=_CLIP_WEIGHTS_HELP)
-_STEPS = typer.Option(None, "--steps", help="Training steps.")
+_STEPS = typer.Option(None, "--steps", help="Training steps (with --resume: extend the run to this many).")
 _BATCH = typer.Option(None, "--batch-size", help="Global batch size.")
 _SEED = typer.Option(None, "--seed", help="Seed for weights and batches.")
 _DEVICE = typer.Option(None, "--device", help="cpu | cuda | auto.")

@@ -22,7 +22,7 @@ def train_vq(
     preset: str = typer.Option("cpu", "--preset", help="paper | cpu | tiny: model and schedule sizes."),
     adapter: Optional[str] = typer.Option(None, "--adapter", help="dstformer (default) | none (plain conv encoder, paper Table 5b)."),
     body_model: Optional[str] = typer.Option(None, "--body-model", help="skeleton (default), smpl, or a SMPL model file/folder."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (with --resume: extend the run to this many)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for weights and batches."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | auto."),
@@ -42,7 +42,8 @@ def train_vq(
     config = resolve_run_config(
         "k2m train vq", VQRunConfig, lambda: default_config(preset, data), resume=resume, config_file=config_file,
         required={"--data DATASET": data, "--out RUN_DIR": out},
-        fresh={"--data": data, "--out": out, "--config": config_file},
+        fresh={"--data": data, "--out": out, "--config": config_file, "--adapter": adapter,
+               "--body-model": body_model, "--batch-size": batch_size, "--seed": seed},
         settings={"data": str(data.resolve()) if data else None, "model.adapter": adapter,
                   "model.body_model": body_model, "train.steps": steps, "train.batch_size": batch_size,
                   "train.seed": seed, "train.device": device, "train.workers": workers},

@@ -2,7 +2,10 @@
 
 A run's config is a dataclass whose fields are plain values (bool, int, float, str, tuples of
 them) or nested dataclasses (TOML tables). `to_toml` writes it fully resolved; `from_toml` reads
-it back, refusing unknown keys so a typo never passes silently.
+it back, refusing unknown keys so a typo never passes silently. Every dataclass that has a
+``validate()`` method is validated as it is built, so a config from a file, a preset, options or
+``--set`` is checked in one place; a value out of range is reported as the user gave it (the
+option, the ``--set`` item or the file).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from k2m_core.errors import UserError
+from k2m_core.errors import ConfigError, UserError
 
 T = TypeVar("T")
 
@@ -104,10 +107,16 @@ def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
         if dataclasses.is_dataclass(annotation):
             if not isinstance(value, dict):
                 raise UserError(f"{where}.{name}: expected a table")
-            kwargs[name] = from_dict(annotation, value, f"{where}.{name}")
+            try:
+                kwargs[name] = from_dict(annotation, value, f"{where}.{name}")
+            except ConfigError as exc:
+                raise exc.within(name) from None
         else:
             kwargs[name] = _coerce(value, annotation, f"{where}.{name}")
-    return cls(**kwargs)
+    config = cls(**kwargs)
+    if callable(getattr(config, "validate", None)):
+        config.validate()
+    return config
 
 
 def to_dict(config: Any) -> dict:
@@ -124,18 +133,29 @@ def read_toml(path: str | Path, fix: str = "fix the file") -> dict:
 
 
 def from_toml(cls: type[T], path: str | Path, fix: str = "fix the file or drop --config") -> T:
-    return from_dict(cls, read_toml(path, fix), str(path))
+    data = read_toml(path, fix)
+    try:
+        return from_dict(cls, data, str(path))
+    except ConfigError as exc:
+        raise UserError(f"{path}: {exc}") from None
 
 
-def as_overrides(values: dict[str, Any]) -> list[str]:
-    """``key=value`` override strings for the command-line options that were given (not None)."""
-    return [f"{key}={_format(value)}" for key, value in values.items() if value is not None]
+def option_name(key: str) -> str:
+    """The command-line option that sets config ``key``: its last part, e.g. ``--batch-size`` for
+    ``train.batch_size`` (every trainer names its options so)."""
+    return "--" + key.rsplit(".", 1)[-1].replace("_", "-")
 
 
-def apply_overrides(config: T, overrides: list[str]) -> T:
-    """Apply ``section.key=value`` strings (value parsed as TOML, bare words as strings)."""
+def apply_overrides(config: T, overrides: list[str], options: dict[str, Any] | None = None) -> T:
+    """Set ``options`` (config key → value of the option that sets it, see `option_name`; None:
+    not given), then apply the ``--set section.key=value`` strings (value parsed as TOML, bare
+    words as strings), and validate. A value out of range names the option or ``--set`` item."""
     data = to_dict(config)
-    for item in overrides:
+    items = [(f"{key}={_format(value)}", f"{option_name(key)} {value}")
+             for key, value in (options or {}).items() if value is not None]
+    items += [(item, f"--set {item}") for item in overrides]
+    given: dict[str, str] = {}  # key → what set it, as the user wrote it
+    for item, label in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--set {item!r}: expected key=value, e.g. --set train.lr=1e-4")
@@ -152,4 +172,8 @@ def apply_overrides(config: T, overrides: list[str]) -> T:
         if parts[-1] not in node:
             raise UserError(f"--set {item!r}: unknown key {key!r}; known here: {', '.join(node)}")
         node[parts[-1]] = value
-    return from_dict(type(config), data, "--set")
+        given[key.strip()] = label
+    try:
+        return from_dict(type(config), data, "--set")
+    except ConfigError as exc:
+        raise UserError(f"{given[exc.key]}: {exc.why}" if exc.key in given else str(exc)) from None

@@ -17,12 +17,14 @@ into a config.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import math
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from k2m_core.config import apply_overrides, as_overrides, from_dict, read_toml
-from k2m_core.errors import UserError
+from k2m_core.config import apply_overrides, from_dict, read_toml
+from k2m_core.errors import ConfigError, UserError
 from k2m_core.t2m.config import LengthConfig, MaskedConfig, ResidualConfig, TextSpec, TokenSpec
 from k2m_core.tokenizer.config import TokenizerConfig
 
@@ -30,6 +32,7 @@ CONFIG = "config.toml"
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
 WEIGHTS = "model.safetensors"
+_NAME = re.compile(r"step_(\d{8})")  # a checkpoint folder
 
 # kind → (what the run holds, the command that makes one)
 KINDS = {
@@ -65,6 +68,28 @@ class TrainConfig:
     bf16: bool = True  # autocast to bfloat16 on CUDA (ignored on CPU)
     compile: bool = False  # torch.compile the model on CUDA
     workers: int = 0  # DataLoader worker processes producing batches
+
+    def validate(self) -> "TrainConfig":
+        """`ConfigError` for the first value out of range."""
+        def bad(key: str, why: str):
+            raise ConfigError(key, getattr(self, key), why)
+
+        for key in ("steps", "batch_size", "log_every", "eval_every", "save_every"):
+            if not getattr(self, key) >= 1:
+                bad(key, "must be at least 1")
+        for key in ("warmup_steps", "max_bad_steps", "workers"):
+            if not getattr(self, key) >= 0:
+                bad(key, "must not be negative")
+        for key in ("lr", "lr_gamma", "weight_decay"):  # lr 0 freezes the weights: a valid baseline
+            if not (math.isfinite(getattr(self, key)) and getattr(self, key) >= 0):
+                bad(key, "must be a non-negative number")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            bad("grad_clip", "must be a positive number")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            bad("betas", "must be two numbers in [0, 1)")
+        if not all(0 <= m <= 1 for m in self.lr_milestones):
+            bad("lr_milestones", "must be fractions of the steps, in [0, 1]")
+        return self
 
 
 @dataclass
@@ -137,7 +162,17 @@ def read_run_config(run_dir: str | Path, *classes: type) -> Any:
     if found not in by_kind:
         what = _a(KINDS[found][0]) if found in KINDS else f"a run of unknown kind {found!r}"
         raise UserError(f"{run_dir}: is {what} run, not {wanted} run ({makers} makes those)")
-    return from_dict(by_kind[found], data, str(path))
+    return _from_file(by_kind[found], data, path)
+
+
+RESUMABLE = ("train.steps", "train.device", "train.workers")  # settings a resumed run may change
+
+
+def _from_file(cls: type[T], data: dict, path: Path) -> T:
+    try:
+        return from_dict(cls, data, str(path))
+    except ConfigError as exc:
+        raise UserError(f"{path}: {exc}") from None
 
 
 def resolve_run_config(command: str, cls: type[T], default: Callable[[], T], *, resume: Path | None,
@@ -145,39 +180,73 @@ def resolve_run_config(command: str, cls: type[T], default: Callable[[], T], *, 
                        settings: dict[str, Any], overrides: list[str]) -> T:
     """The config a training ``command`` runs with, validated.
 
-    With ``resume``: that run's own ``config.toml``, and none of the ``fresh`` options (name →
-    value given, None if not) nor ``overrides`` may be given. Otherwise every ``required`` option
-    must be given; the config is ``config_file`` (which must be of ``cls``'s kind) or ``default()``,
-    then ``settings`` (config key → value of an option; None: not given), then the ``--set``
-    ``overrides``."""
+    With ``resume``: that run's own ``config.toml``, with the `RESUMABLE` ``settings`` given:
+    ``train.steps`` extends the run (to more than it has done; the trainer records the new length),
+    device and workers apply to this session. None of the ``fresh`` options (name → value given,
+    None if not: every option but those three) nor ``overrides`` may be given. Otherwise every ``required`` option must be given;
+    the config is ``config_file`` (which must be of ``cls``'s kind) or ``default()``, then
+    ``settings`` (config key → value of an option; None: not given), then the ``--set``
+    ``overrides``. A value out of range names the option, ``--set`` item or file that gave it."""
     if resume is not None:
         given = [name for name, value in fresh.items() if value is not None]
         if given or overrides:
-            raise UserError(f"--resume continues {resume} with its own {CONFIG}; drop {', '.join(given) or '--set'}")
+            raise UserError(f"--resume continues {resume} with its own {CONFIG}; drop {', '.join(given) or '--set'} "
+                            "(only --steps, --device and --workers may change)")
         config = read_run_config(resume, cls)
+        steps = settings.get("train.steps")
+        if steps is not None:
+            done = checkpoint_step(latest_checkpoint(resume))
+            if steps <= done:
+                raise UserError(f"--steps {steps}: {resume} has already done {done} steps; give more to extend it, "
+                                "or drop --steps to finish it as configured")
+        return apply_overrides(config, [], options={key: settings.get(key) for key in RESUMABLE})
+    missing = [name for name, value in required.items() if value is None]
+    if missing:
+        raise UserError(f"{command} needs {', '.join(required)} (or --resume RUN_DIR); missing {', '.join(missing)}")
+    if config_file is not None:
+        data = read_toml(config_file, "fix the file or drop --config")
+        kind = kind_of(cls)
+        if data.get("kind", "vq") != kind:
+            raise UserError(f"--config {config_file}: a {data.get('kind', 'vq')} config, not a {kind} one")
+        config = _from_file(cls, data, Path(config_file))
     else:
-        missing = [name for name, value in required.items() if value is None]
-        if missing:
-            raise UserError(f"{command} needs {', '.join(required)} (or --resume RUN_DIR); missing {', '.join(missing)}")
-        if config_file is not None:
-            data = read_toml(config_file, "fix the file or drop --config")
-            kind = kind_of(cls)
-            if data.get("kind", "vq") != kind:
-                raise UserError(f"--config {config_file}: a {data.get('kind', 'vq')} config, not a {kind} one")
-            config = from_dict(cls, data, str(config_file))
-        else:
-            config = default()
-        config = apply_overrides(config, as_overrides(settings) + list(overrides))
-    config.model.validate()
-    return config
+        config = default()
+    return apply_overrides(config, list(overrides), options=settings)
 
 
-def latest_checkpoint(run_dir: str | Path) -> Path:
-    """The newest complete checkpoint folder of ``run_dir``."""
+def checkpointed(path: Path) -> bool:
+    """Whether run directory ``path`` reached its first checkpoint (only then can it be resumed)."""
+    return (Path(path) / CHECKPOINTS / LATEST).is_file()
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """The folder ``checkpoints/latest`` names: one of the run's own ``step_NNNNNNNN`` folders."""
     pointer = Path(run_dir) / CHECKPOINTS / LATEST
-    if not pointer.exists():
-        raise UserError(f"{run_dir}: no finished checkpoint to resume from ({CHECKPOINTS}/{LATEST} is missing)")
-    return pointer.parent / pointer.read_text().strip()
+    if not checkpointed(run_dir):
+        if (Path(run_dir) / CONFIG).is_file():
+            raise UserError(f"{run_dir}: stopped before its first checkpoint, so there is nothing to resume; start "
+                            f"it again with --out {run_dir} --force")
+        raise UserError(f"{run_dir}: no finished checkpoint (checkpoints/{LATEST} is missing); is this a k2m run "
+                        "directory?")
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{pointer}: cannot read it ({exc})") from None
+    if not _NAME.fullmatch(name) or not (pointer.parent / name).is_dir():
+        raise UserError(f"{run_dir}: checkpoints/{LATEST} must name one of its own checkpoint folders "
+                        f"(step_NNNNNNNN), not {name[:80]!r}; point it at one of: "
+                        f"{', '.join(checkpoint_names(run_dir)) or 'none exist'}")
+    return pointer.parent / name
+
+
+def checkpoint_names(run_dir: Path) -> list[str]:
+    root = Path(run_dir) / CHECKPOINTS
+    return sorted(p.name for p in root.glob("step_*") if _NAME.fullmatch(p.name) and p.is_dir())
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step a checkpoint folder holds (from its name)."""
+    return int(_NAME.fullmatch(Path(path).name).group(1))
 
 
 def load_weights(model, path: Path) -> None:

@@ -169,8 +169,22 @@ def test_nan_guard_skips_then_stops(tmp_path):
 def test_run_dir_refuses_to_overwrite(tmp_path):
     create_run_dir(tmp_path / "r", TrainConfig(), force=False, command="x")
     assert json.loads((tmp_path / "r" / "env.json").read_text())["command"] == "x"
+    with pytest.raises(UserError, match="before its first checkpoint.*--force"):
+        create_run_dir(tmp_path / "r", TrainConfig(), force=False, command="x")
+    (tmp_path / "r" / "checkpoints" / "step_00000001").mkdir()
+    (tmp_path / "r" / "checkpoints" / "latest").write_text("step_00000001")
     with pytest.raises(UserError, match="--resume"):
         create_run_dir(tmp_path / "r", TrainConfig(), force=False, command="x")
+    create_run_dir(tmp_path / "r", TrainConfig(), force=True, command="y")
+    assert not (tmp_path / "r" / "checkpoints" / "latest").exists()
+
+
+def test_force_never_replaces_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "thesis.tex").write_text("precious")
+    with pytest.raises(UserError, match="not a k2m run directory"):
+        create_run_dir(tmp_path / "home", TrainConfig(), force=True, command="x")
+    assert (tmp_path / "home" / "thesis.tex").read_text() == "precious"
 
 
 def _ddp_worker(rank, port, data_path, run_dir):

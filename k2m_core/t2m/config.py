@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from k2m_core.errors import UserError
+from k2m_core.errors import ConfigError, UserError
 
 PRESET_NAMES = ("paper", "cpu", "tiny")
 
@@ -37,6 +37,14 @@ class TextSpec:
         return self.name == "words"
 
 
+def _check_sampling(sampling) -> None:
+    if not 0.0 <= sampling.top_k < 1.0:
+        raise ConfigError("top_k", sampling.top_k, "must lie in [0, 1) (0 keeps every logit)")
+    for key in ("temperature", "cfg_scale"):
+        if not (math.isfinite(getattr(sampling, key)) and getattr(sampling, key) >= 0):
+            raise ConfigError(key, getattr(sampling, key), "must be a non-negative number")
+
+
 @dataclass
 class MaskedSampling:
     steps: int = 10  # iterative unmasking steps
@@ -44,12 +52,22 @@ class MaskedSampling:
     top_k: float = 0.9  # keep the top (1 − top_k) share of logits (MoMask's threshold)
     temperature: float = 1.0  # 0 = greedy
 
+    def validate(self) -> "MaskedSampling":
+        if not self.steps >= 1:
+            raise ConfigError("steps", self.steps, "must be at least 1")
+        _check_sampling(self)
+        return self
+
 
 @dataclass
 class ResidualSampling:
     cfg_scale: float = 5.0
     top_k: float = 0.9
     temperature: float = 1.0
+
+    def validate(self) -> "ResidualSampling":
+        _check_sampling(self)
+        return self
 
 
 @dataclass(frozen=True)
@@ -100,9 +118,7 @@ class MaskedConfig:
 
     def validate(self) -> "MaskedConfig":
         _check_backbone(self)
-        if self.sampling.steps < 1:
-            raise UserError(f"sampling.steps = {self.sampling.steps} must be at least 1")
-        _check_sampling(self.sampling)
+        _validate_within(self.sampling, "sampling")
         return self
 
 
@@ -118,7 +134,7 @@ class ResidualConfig:
 
     def validate(self) -> "ResidualConfig":
         _check_backbone(self)
-        _check_sampling(self.sampling)
+        _validate_within(self.sampling, "sampling")
         return self
 
 
@@ -129,29 +145,28 @@ class LengthConfig:
 
     def validate(self) -> "LengthConfig":
         if not self.hidden or min(self.hidden) < 1:
-            raise UserError(f"hidden = {self.hidden}: give one or more positive layer sizes")
+            raise ConfigError("hidden", self.hidden, "must be one or more positive layer sizes")
         if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"dropout = {self.dropout} must lie in [0, 1)")
+            raise ConfigError("dropout", self.dropout, "must lie in [0, 1)")
         return self
 
 
+def _validate_within(part, name: str) -> None:
+    try:
+        part.validate()
+    except ConfigError as exc:
+        raise exc.within(name) from None
+
+
 def _check_backbone(config) -> None:
-    if config.dim % config.heads:
-        raise UserError(f"dim = {config.dim} must be divisible by heads = {config.heads}")
     for key in ("dim", "layers", "heads", "ff_dim"):
-        if getattr(config, key) < 1:
-            raise UserError(f"{key} = {getattr(config, key)} must be at least 1")
+        if not getattr(config, key) >= 1:
+            raise ConfigError(key, getattr(config, key), "must be at least 1")
+    if config.dim % config.heads:
+        raise ConfigError("dim", config.dim, f"must be divisible by heads = {config.heads}")
     for key in ("dropout", "cond_drop"):
         if not 0.0 <= getattr(config, key) < 1.0:
-            raise UserError(f"{key} = {getattr(config, key)} must lie in [0, 1)")
-
-
-def _check_sampling(sampling) -> None:
-    if not 0.0 <= sampling.top_k < 1.0:
-        raise UserError(f"sampling.top_k = {sampling.top_k} must lie in [0, 1) (0 keeps every logit)")
-    if not (math.isfinite(sampling.temperature) and math.isfinite(sampling.cfg_scale)) or \
-            sampling.temperature < 0 or sampling.cfg_scale < 0:
-        raise UserError("sampling.temperature and sampling.cfg_scale must be finite and non-negative")
+            raise ConfigError(key, getattr(config, key), "must lie in [0, 1)")
 
 
 _BACKBONES = {

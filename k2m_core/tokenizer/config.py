@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from k2m_core.errors import UserError
+from k2m_core.errors import ConfigError, UserError
 
 ADAPTERS = ("dstformer", "none")
 FRAMINGS = ("canonical", "source")
@@ -99,7 +99,7 @@ class TokenizerConfig:
 
     def validate(self) -> "TokenizerConfig":
         def bad(key, why):
-            raise UserError(f"tokenizer config: {key} = {getattr(self, key)!r} {why}")
+            raise ConfigError(key, getattr(self, key), why)
 
         if self.adapter not in ADAPTERS:
             bad("adapter", f"must be one of {', '.join(ADAPTERS)}")
@@ -109,12 +109,12 @@ class TokenizerConfig:
             bad("focal_source", f"must be one of {', '.join(FOCAL_SOURCES)}")
         if self.downsample < 1 or self.downsample & (self.downsample - 1):
             bad("downsample", "must be a power of two (1, 2, 4, …)")
-        if self.adapter_dim % self.adapter_heads:
-            bad("adapter_dim", f"must be divisible by adapter_heads = {self.adapter_heads}")
         for key in ("adapter_depth", "adapter_heads", "adapter_dim", "adapter_rep", "adapter_maxlen", "width",
                     "num_quantizers", "codebook_size", "code_dim", "window"):
-            if getattr(self, key) < 1:
+            if not getattr(self, key) >= 1:
                 bad(key, "must be at least 1")
+        if self.adapter_dim % self.adapter_heads:
+            bad("adapter_dim", f"must be divisible by adapter_heads = {self.adapter_heads}")
         if self.adapter_maxlen % self.downsample:
             bad("adapter_maxlen", f"must be a multiple of downsample = {self.downsample}")
         if not 0.0 < self.ema_decay < 1.0:
@@ -125,13 +125,13 @@ class TokenizerConfig:
             bad("view_elevation_deg", "must lie in [0, 90]")
         if not 0.0 < self.cycle_fraction <= 1.0:
             bad("cycle_fraction", "must lie in (0, 1]")
-        if self.depth_smoothing < 0:
+        if not self.depth_smoothing >= 0:
             bad("depth_smoothing", "must be non-negative (0 turns the filter off)")
         for key in ("quantizer_dropout", "dropout", "conf_threshold"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 bad(key, "must lie in [0, 1]")
         for f in fields(self):
-            if f.name.startswith("lambda_") and getattr(self, f.name) < 0:
+            if f.name.startswith("lambda_") and not getattr(self, f.name) >= 0:
                 bad(f.name, "must be non-negative")
         return self
 

@@ -38,13 +38,16 @@ class Session:
     config: Any = field(default=None)
 
     def start(self, config) -> None:
-        """Make the run directory with ``config`` (rank 0 of a new run), wait for every rank, then
-        seed, so every rank starts from identical weights."""
-        from k2m_core.train.rundir import create_run_dir
+        """Make the run directory with ``config`` (rank 0 of a new run; of a resumed one, record a
+        new length), wait for every rank, then seed, so every rank starts from identical weights."""
+        from k2m_core.train.rundir import create_run_dir, record_length
 
         self.config = config
-        if self.dist.is_main and not self.resume:
-            create_run_dir(self.out, config, force=self.force, command=self.command)
+        if self.dist.is_main:
+            if self.resume:
+                record_length(self.out, config)
+            else:
+                create_run_dir(self.out, config, force=self.force, command=self.command)
         if self.dist.enabled:
             torch.distributed.barrier()
         torch.manual_seed(config.train.seed)
