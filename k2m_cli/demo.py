@@ -17,12 +17,12 @@ PROMPTS = ("a person jumps forward", "someone waves with the right hand", "a man
 def _plan(out: Path, clips: int, vq_steps: int, t2m_steps: int, seed: int) -> list[list]:
     """Stages of `Step`s; the steps of one stage run side by side."""
     from k2m_cli.pipeline import Step
-    from k2m_core.generate import slug
+    from k2m_core.names import prompt_stem
 
     data, runs, model = out / "corpus" / "dataset.h5", out / "runs", out / "model"
     t2m = ["--data", data, "--tokenizer", model / "vq", "--preset", "cpu", "--encoder", "minilm", "--seed", seed]
     s = lambda *a: [str(x) for x in a]  # noqa: E731 — argument lists of paths and numbers
-    motions = [out / "motions" / f"{slug(p)}_00.npz" for p in PROMPTS]
+    motions = [out / "motions" / f"{prompt_stem(p)}_00.npz" for p in PROMPTS]
     return [
         [Step("synth", s("data", "synth", "--out", out / "corpus", "--clips", clips, "--seed", seed, "--preview", 2))],
         [Step("train vq", s("train", "vq", "--data", data, "--out", model / "vq", "--preset", "cpu", "--adapter",

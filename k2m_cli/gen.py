@@ -14,19 +14,24 @@ from k2m_core.errors import UserError
 
 def _read_prompts(path: Path) -> tuple[list[str], list[int | None]]:
     """One prompt per line, optionally ``#FRAMES`` at the end; blank lines and ``//`` comments skipped."""
+    from k2m_core.generate import MAX_FRAMES, MIN_FRAMES
+
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read prompts ({exc})") from None
     prompts, frames = [], []
     for number, line in enumerate(lines, 1):
-        text, _, count = line.strip().partition("#")
-        if not text.strip() or line.strip().startswith("//"):
+        text, mark, count = line.strip().partition("#")
+        if not line.strip() or line.strip().startswith("//"):
             continue
-        if count and not count.strip().isdigit():
-            raise UserError(f"{path}:{number}: '#{count}' is not a frame count; write e.g. 'a man jumps #150'")
+        if not text.strip():
+            raise UserError(f"{path}:{number}: no prompt before '#{count}'; write e.g. 'a man jumps #150'")
+        if mark and not (count.strip().isdigit() and MIN_FRAMES <= int(count) <= MAX_FRAMES):
+            raise UserError(f"{path}:{number}: '#{count}' is not a frame count of {MIN_FRAMES}–{MAX_FRAMES} "
+                            "(2–10 s at 30 fps); write e.g. 'a man jumps #150'")
         prompts.append(text.strip())
-        frames.append(int(count) if count else None)
+        frames.append(int(count) if mark else None)
     if not prompts:
         raise UserError(f"{path}: no prompts in it")
     return prompts, frames
@@ -52,6 +57,7 @@ def gen(
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto."),
     clip_weights: Optional[str] = typer.Option(None, "--clip-weights", help="CLIP weights, for models trained with CLIP."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+    force: bool = typer.Option(False, "--force", help="Overwrite motion files that already exist in --out."),
 ) -> None:
     """Generate SMPL motions from text: AMASS-style .npz (z-up), .bvh (y-up, cm), .mp4/.gif previews.
 
@@ -85,7 +91,7 @@ def gen(
     sampler = load_model(resolve_model(model), device=resolve_device(device), clip_weights=clip_weights,
                          sampling=sampling)
     records = generate_files(sampler, texts, lengths, out, num_samples=num_samples, seed=seed, formats=wanted,
-                             fps=fps, body=body)
+                             fps=fps, body=body, force=force)
     if as_json:
         typer.echo(json.dumps(records, indent=2))
         return

@@ -16,7 +16,7 @@ def render(
     inputs: List[Path] = typer.Argument(..., help="Motions (.npz / .bvh), drawn side by side; or one dataset .h5 with --clip."),
     clip: Optional[str] = typer.Option(None, "--clip", help="Dataset mode: the clip id to draw (see `k2m data info`)."),
     video: Optional[Path] = typer.Option(None, "--video", help="Dataset mode: draw the keypoints over this source video."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Video file, .mp4 or .gif (default: FIRST_INPUT.mp4 / CLIP.mp4)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Video file, .mp4 or .gif (default: FIRST_INPUT.mp4 / CLIP.mp4 in this folder)."),
     body_model: Optional[str] = typer.Option(None, "--body-model", help="skeleton (default) or a SMPL model file/folder: draws the mesh."),
     size: int = typer.Option(384, "--size", help="Pixels per panel side."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Video frame rate (default: the motion's own)."),
@@ -38,7 +38,9 @@ def render(
     if not dataset_mode and (clip is not None or video is not None):
         raise UserError("--clip and --video draw a dataset clip: give one dataset .h5 file as the input")
     if out is None:
-        out = Path(f"{clip}.mp4") if dataset_mode else inputs[0].with_suffix(".mp4")
+        from k2m_core.names import id_stem
+
+        out = Path(f"{id_stem(clip)}.mp4") if dataset_mode else inputs[0].with_suffix(".mp4")
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise UserError(f"--out {out}: write .mp4 or .gif")
     if out.exists() and not force:
@@ -68,10 +70,10 @@ def render(
         from k2m_core.render.scene import Camera
         from k2m_core.render.sources import render_motions
 
+        camera = Camera(size=size, azimuth=azimuth, distance=distance)
         body = load_body_model(body_model).to(torch.float64)
         motions = [load_motion(path, body) for path in inputs]
         captions = [m.text or path.stem.replace("_", " ") for m, path in zip(motions, inputs)]
-        camera = Camera(size=size, azimuth=azimuth, distance=distance)
         frames, rate = render_motions(motions, body, captions=captions, camera=camera, fps=fps)
     write_video(out, frames, fps or rate)
     typer.echo(str(out))

@@ -8,7 +8,6 @@ is such a folder or the name of a model bundled in ``k2m_core/models`` (default:
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 
 import numpy as np
@@ -56,27 +55,49 @@ def load_model(model_dir: Path, *, device: torch.device | str = "cpu", clip_weig
                         tokenizer_dir=model_dir / "vq", clip_weights=clip_weights, device=device, sampling=sampling)
 
 
-def slug(prompt: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_")[:48] or "motion"
+def output_stems(prompts: list[str], num_samples: int) -> list[str]:
+    """File stems of the motions of ``prompts`` (each ``num_samples`` times): `prompt_stem` and a
+    two-digit count that runs on when a prompt is given twice."""
+    from k2m_core.names import prompt_stem
+
+    counts: dict[str, int] = {}
+    stems = []
+    for prompt in prompts:
+        stem = prompt_stem(prompt)
+        for _ in range(num_samples):
+            stems.append(f"{stem}_{counts.get(stem, 0):02d}")
+            counts[stem] = counts.get(stem, 0) + 1
+    return stems
 
 
 def generate_files(sampler, prompts: list[str], frames: list[int | None], out_dir: Path, *,
                    num_samples: int = 1, seed: int = 0, formats: tuple[str, ...] = ("npz",),
-                   fps: float = FPS, body=None) -> list[dict]:
+                   fps: float = FPS, body=None, force: bool = False) -> list[dict]:
     """Generate ``num_samples`` motions per prompt and write them in ``formats`` under ``out_dir``.
 
     ``frames[i]`` is prompt i's length (None: sampled from the length estimator). Files are written
-    at ``fps`` (the model's 30 fps resampled). ``body`` (default: the tokenizer's) poses the motion
-    for joints, ground contact and previews; a body with a mesh renders previews as a mesh.
+    at ``fps`` (the model's 30 fps resampled) and named by `output_stems`; existing files are only
+    replaced with ``force``. ``body`` (default: the tokenizer's) poses the motion for joints,
+    ground contact and previews; a body with a mesh renders previews as a mesh.
     Returns one record per motion: prompt, sample, frames, seed, files."""
+    from k2m_core.atomic import make_folder
     from k2m_core.export.motion_file import WorldMotion, save_motion
     from k2m_core.export.world import camera_to_world
 
+    for number, prompt in enumerate(prompts, 1):
+        if not prompt.strip():
+            raise UserError(f"prompt {number} is empty; describe a motion, e.g. \"a man jumps\"")
     for n in frames:
         if n is not None and not MIN_FRAMES <= n <= MAX_FRAMES:
             raise UserError(f"--frames {n}: motions are {MIN_FRAMES}–{MAX_FRAMES} frames (2–10 s at 30 fps)")
     if any(n is None for n in frames) and sampler.length is None:
         raise UserError("no --frames given and the model has no length estimator (length/); pass --frames N")
+    stems = [out_dir / stem for stem in output_stems(prompts, num_samples)]
+    existing = [path for stem in stems for kind in formats if (path := stem.with_suffix(f".{kind}")).exists()]
+    if existing and not force:
+        raise UserError(f"{existing[0]} exists ({len(existing)} of the files to write do); pass --force to overwrite "
+                        "them, or choose another --out")
+    make_folder(out_dir)
     batch_prompts = [p for p in prompts for _ in range(num_samples)]
     batch_frames = [n for n in frames for _ in range(num_samples)]
     if all(n is not None for n in batch_frames):
@@ -88,7 +109,6 @@ def generate_files(sampler, prompts: list[str], frames: list[int | None], out_di
     # A float64 CPU copy: Module.to() works in place and the sampler's own body must stay as it is.
     body = copy.deepcopy(body if body is not None else sampler.tokenizer.body).to("cpu", torch.float64)
     motion = generated.motion
-    out_dir.mkdir(parents=True, exist_ok=True)
     records = []
     for i, prompt in enumerate(batch_prompts):
         count = int(generated.frames[i])
@@ -96,7 +116,7 @@ def generate_files(sampler, prompts: list[str], frames: list[int | None], out_di
         poses, transl, joints = camera_to_world(motion.poses()[i, :count].double().cpu().numpy(),
                                                 motion.transl[i, :count].double().cpu().numpy(), betas, body, up="z")
         world = WorldMotion(poses, transl, betas, FPS, prompt, joints).resampled(fps)
-        stem = out_dir / f"{slug(prompt)}_{i % num_samples:02d}"
+        stem = stems[i]
         files = []
         for kind in formats:
             path = stem.with_suffix(f".{kind}")

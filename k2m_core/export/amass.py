@@ -55,8 +55,8 @@ def read_amass_npz(path: str | os.PathLike) -> dict:
             data = {key: npz[key] for key in npz.files}
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise UserError(f"{path}: not a readable .npz motion file ({err})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # an empty file is an EOFError
+        raise UserError(f"{path}: not a readable .npz motion file ({type(err).__name__}: {err or 'empty'})") from None
     missing = [key for key in ("poses", "trans") if key not in data]
     rate_key = next((key for key in ("mocap_framerate", "mocap_frame_rate") if key in data), None)
     if missing or rate_key is None:
@@ -74,9 +74,12 @@ def read_amass_npz(path: str | os.PathLike) -> dict:
         raise UserError(f"{path}: trans has shape {trans.shape}; expected ({len(poses)}, 3)")
     betas = np.asarray(data.get("betas", np.zeros(10)), np.float32).reshape(-1)[:10]
     betas = np.pad(betas, (0, 10 - len(betas)))  # AMASS stores 16 betas; SMPL uses 10
-    fps = float(data[rate_key])
-    if not fps > 0:
-        raise UserError(f"{path}: {rate_key} is {fps}; expected a positive frame rate")
+    try:
+        fps = float(data[rate_key])
+    except (TypeError, ValueError):
+        fps = float("nan")
+    if not (np.isfinite(fps) and fps > 0):
+        raise UserError(f"{path}: {rate_key} is {data[rate_key]}; expected a positive frame rate")
     seed = int(data["seed"]) if "seed" in data else NO_SEED
     out = dict(poses=poses, trans=trans, betas=betas, fps=fps,
                gender=_text(data.get("gender", "neutral")), text=_text(data.get("text", "")),

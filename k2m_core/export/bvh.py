@@ -102,17 +102,28 @@ def read_bvh_smpl(path: str | os.PathLike) -> dict:
     if missing or len(names) != len(channels):
         raise UserError(f"{path}: not an SMPL BVH (missing joints {', '.join(missing[:4]) or '?'}); "
                         "k2m reads BVH files with SMPL's 24 joint names, as `k2m export` writes them")
-    lines = [line for line in motion.strip().splitlines() if line.strip()]
+    lines = [line.strip() for line in motion.strip().splitlines() if line.strip()]
+    if len(lines) < 2 or not lines[0].startswith("Frames:") or not lines[1].startswith("Frame Time:"):
+        raise UserError(f"{path}: malformed MOTION section (it must start with 'Frames:' and 'Frame Time:' lines)")
     try:
-        frame_time = float(next(line for line in lines if line.startswith("Frame Time:")).split(":")[1])
+        declared = int(lines[0].split(":", 1)[1])
+        frame_time = float(lines[1].split(":", 1)[1])
         data = np.array([[float(v) for v in line.split()] for line in lines[2:]], dtype=np.float64)
-    except (StopIteration, ValueError) as exc:
+    except ValueError as exc:
         raise UserError(f"{path}: malformed MOTION section ({exc})") from None
+    if not (np.isfinite(frame_time) and frame_time > 0):
+        raise UserError(f"{path}: 'Frame Time: {lines[1].split(':', 1)[1].strip()}' must be a positive number of "
+                        "seconds per frame")
     widths = np.cumsum([0] + [len(c) for c in channels])
     if data.ndim != 2 or data.shape[1] != widths[-1]:
         raise UserError(f"{path}: frames have {data.shape[-1] if data.ndim == 2 else 0} values, "
                         f"the hierarchy declares {widths[-1]}")
     frames = len(data)
+    if frames != declared or frames == 0:
+        raise UserError(f"{path}: 'Frames: {declared}' but the file holds {frames} frames; it is cut short or "
+                        "damaged")
+    if not np.isfinite(data).all():
+        raise UserError(f"{path}: frame {int(np.argwhere(~np.isfinite(data))[0, 0])} holds NaN or inf values")
     rotmats = torch.eye(3, dtype=torch.float64).repeat(frames, NUM_JOINTS, 1, 1)
     pelvis = np.zeros((frames, 3))
     for name, chans, start in zip(names, channels, widths[:-1]):

@@ -61,18 +61,25 @@ def load_motion(path: str | os.PathLike, body: BodyModel) -> WorldMotion:
         raise UserError(f"{path}: no such file")
     if suffix == ".npz":
         data = read_amass_npz(path)
-        return WorldMotion(data["poses"].astype(np.float64), data["trans"].astype(np.float64),
-                           data["betas"].astype(np.float64), data["fps"], data["text"], data.get("joints"))
-    with torch.no_grad():
-        rest_pelvis = body.rest_joints(torch.zeros(1, 10, dtype=torch.float64))[0, 0].numpy()
-    if suffix == ".pkl":
-        data = read_aistpp(path)
-        transl = data["trans"]
+        motion = WorldMotion(data["poses"].astype(np.float64), data["trans"].astype(np.float64),
+                             data["betas"].astype(np.float64), data["fps"], data["text"], data.get("joints"))
     else:
-        data = read_bvh_smpl(path)
-        transl = data["pelvis"] - rest_pelvis
-    poses, trans = rotate_motion(data["poses"], transl, rest_pelvis, Y_UP_TO_Z_UP)
-    return WorldMotion(poses, trans, np.zeros(10), data["fps"])
+        with torch.no_grad():
+            rest_pelvis = body.rest_joints(torch.zeros(1, 10, dtype=torch.float64))[0, 0].numpy()
+        if suffix == ".pkl":
+            data = read_aistpp(path)
+            transl = data["trans"]
+        else:
+            data = read_bvh_smpl(path)
+            transl = data["pelvis"] - rest_pelvis
+        poses, trans = rotate_motion(data["poses"], transl, rest_pelvis, Y_UP_TO_Z_UP)
+        motion = WorldMotion(poses, trans, np.zeros(10), data["fps"])
+    for name in ("poses", "trans", "betas", "joints"):
+        values = getattr(motion, name)
+        if values is not None and not np.isfinite(values).all():
+            where = f" (first at frame {np.argwhere(~np.isfinite(values))[0, 0]})" if values.ndim > 1 else ""
+            raise UserError(f"{path}: {name} hold NaN or inf values{where}; the motion file is damaged")
+    return motion
 
 
 def save_motion(motion: WorldMotion, path: str | os.PathLike, body: BodyModel, seed: int | None = None) -> None:

@@ -15,12 +15,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from k2m_core.body.kinematics import JOINT_NAMES, PARENTS
+from k2m_core.errors import UserError
 from k2m_core.render.draw import BACKGROUND, CENTRE_COLOUR, LEFT_COLOUR, RIGHT_COLOUR
 
 GRID_COLOUR = (70, 74, 82)
 SHADOW_COLOUR = (44, 46, 52)
 MESH_COLOUR = np.array([175, 190, 215], dtype=np.float64)
 NEAR = 0.1  # metres: anything closer to the camera than this is not drawn
+MIN_DISTANCE = 0.5  # metres: a camera closer to the target than this sits inside the body
 UP = np.array([0.0, 0.0, 1.0])
 
 
@@ -35,6 +37,17 @@ class Camera:
     fov: float = 45.0  # vertical field of view, degrees
     follow_seconds: float = 0.5  # smoothing of the target, so steps don't shake the picture
     target_height: float = 0.9  # metres: the camera aims at about hip height
+
+    def __post_init__(self) -> None:
+        """`UserError` naming the `k2m render` option of a value out of range."""
+        if not (np.isfinite(self.distance) and self.distance >= MIN_DISTANCE):
+            raise UserError(f"--distance {self.distance}: give at least {MIN_DISTANCE} metres between camera and body")
+        if not np.isfinite(self.azimuth):
+            raise UserError(f"--azimuth {self.azimuth}: give an angle in degrees")
+        if not (np.isfinite(self.elevation) and -90 < self.elevation < 90):
+            raise UserError(f"camera elevation {self.elevation}: give an angle between -90 and 90 degrees")
+        if not (0 < self.fov < 180 and self.size >= 1):
+            raise UserError(f"camera fov {self.fov}° and size {self.size} px must lie in (0, 180) and be positive")
 
     @property
     def focal(self) -> float:

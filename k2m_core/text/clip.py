@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import sys
-import warnings
 from pathlib import Path
 
 import torch
@@ -114,19 +114,41 @@ def _create_random(seed: int):
 
 
 def _read_state_dict(path: Path) -> dict:
-    """Tensors of a weights file: safetensors or a torch state dict (loaded without running pickled
-    code), or OpenAI's TorchScript archive."""
-    open_clip = import_open_clip()
+    """Tensors of a weights file: safetensors, or a torch state dict read with ``weights_only`` (no
+    pickled code runs). A TorchScript archive (OpenAI's own ``ViT-B-32.pt``) is a program, not
+    data: it is refused, with the one-line conversion for those who trust it."""
+    import zipfile
+
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
-        return open_clip.factory.load_state_dict(str(path), weights_only=True)
-    except Exception as first:  # many error types for unreadable files
-        try:
-            with warnings.catch_warnings():  # torch deprecates TorchScript; OpenAI's file is one
-                warnings.simplefilter("ignore", DeprecationWarning)
-                return torch.jit.load(str(path), map_location="cpu").state_dict()
-        except Exception:
-            raise UserError(f"{path}: cannot read weights from it "
-                            f"({type(first).__name__}: {str(first)[:160]})") from None
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                if any("/code/" in name for name in archive.namelist()):
+                    raise UserError(
+                        f"{path}: a TorchScript archive, which holds code; k2m loads weights only. If you trust the "
+                        "file, convert it once: python -c \"import torch, safetensors.torch as st; st.save_file({k: "
+                        f"v.contiguous() for k, v in torch.jit.load('{path}').state_dict().items()}}, "
+                        "'ViT-B-32.safetensors')\" and pass --clip-weights ViT-B-32.safetensors")
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+        else:
+            try:
+                state = load_file(str(path))
+            except SafetensorError:  # not safetensors: a torch file in the old (non-zip) format
+                state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" in str(exc).lower():  # weights_only refused an object: loading it could run code
+            raise UserError(f"{path}: holds Python objects besides tensors; k2m reads only weights (safetensors or "
+                            "torch state dicts)") from None
+        raise UserError(f"{path}: cannot read weights from it (not a weights file)") from None
+    except (OSError, RuntimeError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: cannot read weights from it ({type(exc).__name__}: {str(exc)[:160]})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"{path}: not a state dict of tensors; k2m reads safetensors or torch state dicts")
+    return {k.removeprefix("module."): v for k, v in state.items()}
 
 
 class ClipEncoder(TextEncoder):
@@ -159,7 +181,7 @@ class ClipEncoder(TextEncoder):
         if missing:
             raise UserError(f"{path}: not CLIP ViT-B/32 weights (missing {', '.join(missing[:3])}…); give "
                             "open_clip's open_clip_model.safetensors or open_clip_pytorch_model.bin for ViT-B-32 "
-                            "(openai), or OpenAI's ViT-B-32.pt")
+                            "(openai)")
         bad = [k for k, v in state.items() if v.shape != wanted[k].shape]
         if bad:
             raise UserError(f"{path}: {bad[0]} has shape {tuple(state[bad[0]].shape)}, CLIP ViT-B/32 needs "
