@@ -56,6 +56,7 @@ def lift(
       k2m lift run_coco.json --size 1920x1080 --fps 30 --tokenizer k2m-mini --out lifted/ --format npz,bvh,mp4
       k2m lift --data corpus/dataset.h5 --clip synth_000123 --tokenizer runs/vq --out lifted/
     """
+    from k2m_core.atomic import make_folder
     from k2m_core.generate import FORMATS
     from k2m_core.lift import dataset_tracks, estimator_tracks, lift_track, resolve_tokenizer, write_lifted
     from k2m_core.loading import load_tokenizer, resolve_device
@@ -90,6 +91,7 @@ def lift(
     if existing and not force:
         raise UserError(f"{existing[0]} exists ({len(existing)} output file(s) would be overwritten); "
                         "pass --force or choose another --out")
+    make_folder(out)  # before the work: a folder that cannot be made fails now
     records = []
     for track, stem in plans:
         motion = lift_track(model, track, device=resolve_device(device))

@@ -249,7 +249,7 @@ def write_lifted(motion: LiftedMotion, track: Track, stem: Path, formats: tuple[
     previews, and ``stem.json`` (input, frame rate, focal length, filled frames). Returns the record."""
     import json
 
-    from k2m_core.atomic import write_bytes_atomic
+    from k2m_core.atomic import make_folder, write_bytes_atomic
     from k2m_core.export.motion_file import WorldMotion, save_motion
     from k2m_core.export.world import camera_to_world
     from k2m_core.render.draw import write_video
@@ -258,7 +258,7 @@ def write_lifted(motion: LiftedMotion, track: Track, stem: Path, formats: tuple[
     body = copy.deepcopy(body).to("cpu", torch.float64)
     poses, transl, joints = camera_to_world(motion.poses, motion.transl, motion.betas, body, up="z")
     world = WorldMotion(poses, transl, motion.betas, motion.fps, track.name, joints)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(stem.parent)
     files = []
     for kind in formats:
         path = stem.with_suffix(f".{kind}")

@@ -214,7 +214,14 @@ OUTPUTS = {  # command → the command line writing to ``out`` (a folder or a fi
                                 "--steps", "1"],
     "mirror": lambda w, out: ["data", "mirror", w.data, "--out", out / "m.h5"],
     "synth": lambda w, out: ["data", "synth", "--out", out / "corpus", "--clips", "1"],
+    "lift": lambda w, out: ["lift", "--data", w.data, "--clip", _first_clip(w), "--tokenizer", w.vq, "--out",
+                            out / "lifted", "--format", "npz"],
 }
+
+
+def _first_clip(w) -> str:
+    with h5py.File(w.data, "r") as f:
+        return f["clip_ids"].asstr()[0]
 
 for _command, _line in OUTPUTS.items():
     add(1, f"{_command}_out_below_a_file", lambda w, line=_line: line(w, w.file), error=["{tmp}/a_file"])
@@ -827,6 +834,20 @@ def clip_weights_pickle_payload_is_refused(w):
 
     torch.save({"text_projection": _Payload()}, w.tmp / "evil.bin")
     return ["data", "encode-text", w.copy(w.data), "--encoder", "clip", "--clip-weights", w.tmp / "evil.bin"]
+
+
+def test_item12_pose_limit_script_reads_arrays_only(tmp_path, monkeypatch):
+    """The developer script that derives the pose limits unpickles AIST++ files: arrays only."""
+    import pickle
+
+    from k2m_core.tokenizer.derive_pose_limits import load_sources
+
+    monkeypatch.chdir(tmp_path)
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps({"smpl_poses": _Payload()}))
+    with pytest.raises(pickle.UnpicklingError, match="posix.system|nt.system"):
+        load_sources(evil, tmp_path / "unused.npz")
+    assert not (tmp_path / "pwned").exists()
 
 
 def _confined(w, out):

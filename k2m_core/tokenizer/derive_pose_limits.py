@@ -93,10 +93,23 @@ def mirror_poses(body_pose: np.ndarray) -> np.ndarray:
     return body_pose[:, index] * MIRROR_SIGN
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles NumPy arrays and plain containers only (AIST++ stores its fits as pickled dicts of
+    arrays): any other global a file names is refused, so loading it runs no code."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not a NumPy array part; refusing to load it")
+        return super().find_class(module, name)
+
+
 def load_sources(aistpp: Path, running: Path) -> dict[str, np.ndarray]:
     """Real SMPL body poses ``(F, 23, 3)`` per source."""
     with open(aistpp, "rb") as f:
-        aist = pickle.load(f)["smpl_poses"].reshape(-1, 24, 3)[:, 1:]
+        aist = _ArraysOnly(f).load()["smpl_poses"].reshape(-1, 24, 3)[:, 1:]
     run = np.load(running)["smpl_body_pose"].reshape(-1, 23, 3)
     return {aistpp.name: aist.astype(np.float64), f"{running.name} (smpl_body_pose)": run.astype(np.float64)}
 
