@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import List, Optional
 
@@ -11,18 +10,6 @@ import typer
 
 from k2m_cli.ui import is_quiet, parse_size, print_table
 from k2m_core.errors import UserError
-
-
-def safe_stem(name: str, taken: set[str]) -> str:
-    """A file stem from an input's id: letters, digits, '-', '_' and '.', never a path; unique
-    among ``taken`` (a suffix _2, _3, … where two ids map to one stem)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "motion"
-    candidate, n = stem, 1
-    while candidate.lower() in taken:
-        n += 1
-        candidate = f"{stem}_{n}"
-    taken.add(candidate.lower())
-    return candidate
 
 
 def lift(
@@ -60,6 +47,7 @@ def lift(
     from k2m_core.generate import FORMATS
     from k2m_core.lift import dataset_tracks, estimator_tracks, lift_track, resolve_tokenizer, write_lifted
     from k2m_core.loading import load_tokenizer, resolve_device
+    from k2m_core.names import unique_stems
 
     wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
     if not wanted or set(wanted) - set(FORMATS):
@@ -84,8 +72,7 @@ def lift(
     else:
         tracks = estimator_tracks(inputs, fmt, parse_size(size), fps, focal, fov)
     model = load_tokenizer(run_dir, resolve_device(device))
-    taken: set[str] = set()
-    plans = [(track, out / safe_stem(track.name, taken)) for track in tracks]
+    plans = [(track, out / stem) for track, stem in zip(tracks, unique_stems([t.name for t in tracks], "motion"))]
     existing = [str(stem.with_suffix(f".{kind}")) for _, stem in plans for kind in (*wanted, "json")
                 if stem.with_suffix(f".{kind}").exists()]
     if existing and not force:

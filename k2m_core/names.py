@@ -40,3 +40,20 @@ def id_stem(identifier: str, fallback: str = "clip") -> str:
     if _SAFE_ID.fullmatch(identifier):
         return identifier
     return f"{slug(identifier) or fallback}_{text_hash(identifier)}"
+
+
+def unique_stems(identifiers: list[str], fallback: str = "clip") -> list[str]:
+    """`id_stem` of each of ``identifiers``, with ``_2``, ``_3``, … appended where one would repeat
+    an earlier stem (the same id given twice, or ids differing only in case, which a
+    case-insensitive file system would merge)."""
+    taken: set[str] = set()
+    stems = []
+    for identifier in identifiers:
+        stem = candidate = id_stem(identifier, fallback)
+        n = 1
+        while candidate.lower() in taken:
+            n += 1
+            candidate = f"{stem}_{n}"
+        taken.add(candidate.lower())
+        stems.append(candidate)
+    return stems

@@ -666,7 +666,7 @@ def out_of_half_made_run(w):
 
 
 def _extended(w, out):
-    from k2m_core.train.checkpoint import latest_checkpoint
+    from k2m_core.runs import latest_checkpoint
 
     run_dir = w.tmp / "vq"
     assert latest_checkpoint(run_dir).name == "step_00000004"
