@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -183,10 +183,12 @@ def resolve_run_config(command: str, cls: type[T], default: Callable[[], T], *, 
     With ``resume``: that run's own ``config.toml``, with the `RESUMABLE` ``settings`` given:
     ``train.steps`` extends the run (to more than it has done; the trainer records the new length),
     device and workers apply to this session. None of the ``fresh`` options (name → value given,
-    None if not: every option but those three) nor ``overrides`` may be given. Otherwise every ``required`` option must be given;
-    the config is ``config_file`` (which must be of ``cls``'s kind) or ``default()``, then
-    ``settings`` (config key → value of an option; None: not given), then the ``--set``
-    ``overrides``. A value out of range names the option, ``--set`` item or file that gave it."""
+    None if not: every option but those three) nor ``overrides`` may be given.
+
+    Otherwise every ``required`` option must be given; the config is ``config_file`` (which must be
+    of ``cls``'s kind) or ``default()``, then ``settings`` (config key → value of an option; None:
+    not given), then the ``--set`` ``overrides``. A value out of range names the option, ``--set``
+    item or file that gave it."""
     if resume is not None:
         given = [name for name, value in fresh.items() if value is not None]
         if given or overrides:

@@ -210,10 +210,10 @@ class DatasetWriter:
             self.abort()
 
 
-def _partitions(offsets: np.ndarray, parts: int, total: int) -> bool:
-    """Whether ``offsets`` cut ``total`` rows into ``parts`` non-empty runs."""
+def _partitions(offsets: np.ndarray, parts: int, total: int, empty: bool = False) -> bool:
+    """Whether ``offsets`` cut ``total`` rows into ``parts`` runs (non-empty ones unless ``empty``)."""
     return (offsets.shape == (parts + 1,) and offsets[0] == 0 and offsets[-1] == total
-            and bool((np.diff(offsets) > 0).all()))
+            and bool((np.diff(offsets) >= (0 if empty else 1)).all()))
 
 
 def _index_problem(ds: "Dataset", keypoints_shape: tuple) -> str | None:
@@ -233,7 +233,7 @@ def _index_problem(ds: "Dataset", keypoints_shape: tuple) -> str | None:
         return f"clip_offsets do not split the {keypoints_shape[0]} frames into the {n} clips"
     if len(ds.sources) != n or len(ds.videos) != n or len(ds.focals) != n:
         return f"clip_source, clip_video or clip_focal do not have one entry per clip ({n})"
-    if not _partitions(ds.caption_offsets, n, len(ds.all_captions)):
+    if not _partitions(ds.caption_offsets, n, len(ds.all_captions), empty=True):  # a clip may have none
         return "caption_offsets do not give every clip its captions"
     for name, idx in ds.splits.items():
         if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or ((idx < 0) | (idx >= n)).any():

@@ -24,7 +24,7 @@ from k2m_core.errors import UserError
 from k2m_core.runs import TrainConfig, latest_checkpoint
 from k2m_core.train.checkpoint import load_checkpoint, save_checkpoint, unwrap
 from k2m_core.train.distributed import Dist, all_reduce_mean
-from k2m_core.train.rundir import FINISHED, METRICS, MetricsLog, discard_unstarted
+from k2m_core.train.rundir import FINISHED, METRICS, MetricsLog
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
@@ -41,19 +41,9 @@ def fit(model: torch.nn.Module, batches: torch.utils.data.Dataset, config: Train
     """Train ``model`` on ``batches[step]`` for ``config.steps`` steps; returns the last metrics.
 
     ``stop(metrics)``, asked on rank 0 after each evaluation, ends training early (early stopping):
-    that step is checkpointed and the run marked finished. A fresh run that fails before its first
-    checkpoint removes its run directory (there is nothing in it to resume)."""
-    try:
-        return _fit(model, batches, config.validate(), Path(run_dir), dist=dist, device=device, resume=resume,
-                    evaluate=evaluate, stop=stop, progress=progress)
-    except BaseException:
-        if not resume and dist.is_main:
-            discard_unstarted(run_dir)
-        raise
-
-
-def _fit(model, batches, config: TrainConfig, run_dir: Path, *, dist: Dist, device: torch.device, resume: bool,
-         evaluate, stop, progress) -> dict:
+    that step is checkpointed and the run marked finished."""
+    config = config.validate()
+    run_dir = Path(run_dir)
     torch.manual_seed(config.seed + dist.rank)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas,

@@ -9,7 +9,8 @@
 The session joins the process group (under torchrun), opens the dataset and checks its keypoints
 (the cheap part of `k2m data validate`: NaN losses otherwise), and on the way out —
 finished or failed — closes the dataset (so the same process may write caches to it afterwards)
-and leaves the process group.
+and leaves the process group. A run directory the session made is removed again if training fails
+before its first checkpoint.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Session:
     device: torch.device
     dataset: Dataset
     config: Any = field(default=None)
+    created: bool = False  # this session made the run directory
 
     def start(self, config) -> None:
         """Make the run directory with ``config`` (rank 0 of a new run; of a resumed one, record a
@@ -48,6 +50,7 @@ class Session:
                 record_length(self.out, config)
             else:
                 create_run_dir(self.out, config, force=self.force, command=self.command)
+                self.created = True
         if self.dist.enabled:
             torch.distributed.barrier()
         torch.manual_seed(config.train.seed)
@@ -69,13 +72,20 @@ def training_session(config, out: Path, *, resume: bool = False, force: bool = F
     from k2m_core.loading import resolve_device
     from k2m_core.preprocess.validate import require_sound_keypoints
     from k2m_core.train.distributed import init_distributed, shutdown
+    from k2m_core.train.rundir import discard_unstarted
 
     dist, device = init_distributed(resolve_device(config.train.device))
     try:
         dataset = Dataset(config.data)
         try:
             require_sound_keypoints(dataset)
-            yield Session(Path(out), resume, force, command, progress, dist, device, dataset)
+            session = Session(Path(out), resume, force, command, progress, dist, device, dataset)
+            try:
+                yield session
+            except BaseException:
+                if session.created:  # failed before its first checkpoint: nothing to resume, and it
+                    discard_unstarted(session.out)  # would make the same --out refuse to start again
+                raise
         finally:
             dataset.close()
     finally:
