@@ -379,7 +379,7 @@ def test_rvq_straight_through_and_codes_to_latent():
 @pytest.mark.parametrize("adapter", ["dstformer", "none"])
 def test_forward_shapes_and_every_parameter_gets_a_gradient(adapter):
     # With every optional term on: DDP needs every parameter, the prior's included, in the graph.
-    model = tiny_model(adapter, lambda_mirror=1.0, lambda_prior=0.1, lambda_cycle=1.0, lambda_cycle_2d=0.02).train()
+    model = tiny_model(adapter, lambda_mirror=1.0, lambda_prior=0.1).train()
     keypoints, valid = synthetic_clips(3, 30)
     valid[2, 21:] = False
     out = model(keypoints, valid)
@@ -391,8 +391,7 @@ def test_forward_shapes_and_every_parameter_gets_a_gradient(adapter):
     assert out.codes.shape == (3, 8, q) and out.codes.dtype == torch.long
     assert (out.codes[2, 6:] == -1).all()  # frames 24… are padding
     assert out.perplexity.shape == (q,)
-    names = {"rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth", "mirror", "prior", "prior_d",
-             "cycle", "cycle_2d"}
+    names = {"rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth", "mirror", "prior", "prior_d"}
     assert set(out.terms) == names | {f"{n}_weighted" for n in names} | {"total"}
     assert torch.isclose(sum(out.terms[f"{n}_weighted"] for n in names), out.loss)
     assert torch.isfinite(out.loss)

@@ -1,5 +1,5 @@
-"""Random-view self-supervision and the per-clip camera: geometry, hand-built consistent cases,
-gradient routing, and that everything off gives the paper's objective exactly."""
+"""The random-view 2D pose prior and the per-clip camera: geometry, hand-built cases, gradient
+routing, and that everything off gives the paper's objective exactly."""
 
 import math
 
@@ -12,9 +12,7 @@ from k2m_core.data.dataset import Dataset, DatasetWriter
 from k2m_core.keypoints import make_clip
 from k2m_core.rotations import axis_angle_to_matrix
 from k2m_core.tokenizer import MotionVQAdapter, preset
-from k2m_core.tokenizer import losses
-from k2m_core.tokenizer.views import (PosePrior, clip_pivot, cycle_3d_loss, normalise_pose, prior_losses,
-                                      random_rotations, rotate_about, turned_back, view_clip)
+from k2m_core.tokenizer.views import PosePrior, normalise_pose, prior_losses, random_rotations, rotate_about
 from k2m_core.train.windows import WindowSampler
 from test_tokenizer import synthetic_clips
 
@@ -87,40 +85,16 @@ def test_prior_terms_route_gradients_and_vanish_for_a_satisfied_prior():
     assert prior_losses(prior, real[:0], fake) == (0.0, 0.0)
 
 
-def test_cycle_terms_are_zero_for_a_consistent_lift():
-    """Hand-built: the input 2D is the projection of the body, and the re-lift returns the turned
-    body exactly (wherever its camera put the root): both cycle terms are 0."""
-    orient = axis_angle_to_matrix(torch.tensor([math.pi, 0.2, 0.0]))
-    body = posed_body(orient, torch.tensor([0.2, 0.1, 3.5]))
-    keypoints3d, joints = body.keypoints[None], body.joints[None]  # (1, F, 17, 3), (1, F, 24, 3)
-    valid = torch.ones(1, 5, dtype=torch.bool)
-    width, height, focal = torch.tensor([1920.0]), torch.tensor([1080.0]), torch.tensor([1500.0])
-    clip = view_clip(keypoints3d, valid, focal, width, height)
-    rot = random_rotations(1, 0.2, generator=torch.Generator().manual_seed(1))
-    pivot = clip_pivot(joints[:, :, 0], valid)
-    turned_joints, turned_keypoints = rotate_about(joints, rot, pivot), rotate_about(keypoints3d, rot, pivot)
-    shift = torch.tensor([0.5, -0.2, 1.0])  # the re-lift's camera placed the root elsewhere
-    again_joints, again_keypoints = turned_joints + shift, turned_keypoints + shift
-    assert cycle_3d_loss(again_joints, turned_joints, valid).item() < 1e-6
-    back = turned_back(again_keypoints, again_joints[:, :, 0], turned_joints[:, :, 0], rot, pivot)
-    back_px, _ = project(back, width[:, None, None], height[:, None, None], focal[:, None, None])
-    true = losses.to_reference_pixels(clip[..., :17, :2], width, height)
-    pred = losses.to_reference_pixels(back_px, width, height)
-    assert losses.reconstruction_loss(pred, true, torch.ones(1, 5, 17, dtype=torch.bool)).item() < 1e-3
-    # And a wrong re-lift is charged: a body bent the other way.
-    assert cycle_3d_loss(again_joints * torch.tensor([1.0, 1.0, -1.0]), turned_joints, valid) > 0.01
-
-
 def tiny(**overrides) -> MotionVQAdapter:
     torch.manual_seed(0)
     return MotionVQAdapter(preset("tiny", adapter="none", **overrides), BODY)
 
 
-def test_random_view_terms_train_the_tokenizer_and_the_prior():
-    model = tiny(lambda_prior=0.1, lambda_cycle=1.0, lambda_cycle_2d=0.02).train()
+def test_prior_terms_train_the_tokenizer_and_the_prior():
+    model = tiny(lambda_prior=0.1).train()
     keypoints, valid = synthetic_clips(4, 32)
     out = model(keypoints, valid, torch.full((4,), 1500.0))
-    for name in ("prior", "prior_d", "cycle", "cycle_2d"):
+    for name in ("prior", "prior_d"):
         assert out.terms[name] > 0, name
     out.loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.prior.parameters())
@@ -134,8 +108,7 @@ def test_all_new_terms_off_with_f5000_is_the_paper_objective():
     """With the random-view terms, the mirror pull and the depth prior and low-pass off, source
     framing and every clip at 5000 px, the loss is the seven paper terms and equals the paper
     camera's (focal_source = "paper")."""
-    paper_terms = dict(lambda_mirror=0.0, lambda_depth=0.0, depth_smoothing=0.0, lambda_prior=0.0, lambda_cycle=0.0,
-                       lambda_cycle_2d=0.0, framing="source", dropout=0.0, quantizer_dropout=0.0)
+    paper_terms = dict(lambda_mirror=0.0, lambda_depth=0.0, depth_smoothing=0.0, lambda_prior=0.0, framing="source", dropout=0.0, quantizer_dropout=0.0)
     keypoints, valid = synthetic_clips(3, 32, seed=2)
     ours, paper = tiny(focal_source="dataset", **paper_terms), tiny(focal_source="paper", **paper_terms)
     a = ours.train()(keypoints, valid, torch.full((3,), 5000.0))
@@ -145,7 +118,7 @@ def test_all_new_terms_off_with_f5000_is_the_paper_objective():
                                                                        "pose", "shape"))
     assert torch.allclose(a.loss, seven, rtol=1e-5)
     assert torch.allclose(a.loss, b.loss, rtol=1e-5)
-    for name in ("depth", "mirror", "prior", "prior_d", "cycle", "cycle_2d"):
+    for name in ("depth", "mirror", "prior", "prior_d"):
         assert a.terms[f"{name}_weighted"] == 0, name
 
 

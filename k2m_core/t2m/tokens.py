@@ -12,7 +12,7 @@ from k2m_core.t2m.config import TokenSpec
 # Config keys that never change the codes of a trained tokenizer (losses, dropout, EMA, windows, and
 # the camera the decoder projects with), so a new loss weight must not invalidate its caches and models.
 _TRAINING_ONLY = ("shape_tau", "mirror_margin", "window", "dropout", "quantizer_dropout", "ema_decay",
-                  "focal_source", "view_elevation_deg", "cycle_fraction")
+                  "focal_source", "view_elevation_deg")
 
 
 def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:

@@ -67,16 +67,12 @@ class TokenizerConfig:
     # own), the decoded joints are pulled towards it (losses.mirror_pull_loss, metres). 0 turns it off.
     lambda_mirror: float = 0.0
     mirror_margin: float = 0.9
-    # Not in the paper: geometric self-supervision from random views (k2m_core.tokenizer.views). Each
-    # decoded body is turned to a random azimuth (elevation within ±view_elevation_deg) and projected:
-    # lambda_prior weighs the tokenizer's term against a 2D pose discriminator trained on the dataset's
-    # own 2D poses; lambda_cycle (metres) and lambda_cycle_2d (px) weigh the random-view cycle, run on
-    # cycle_fraction of each batch. All 0 (and focal_source = "paper") give the paper's objective.
+    # Not in the paper: a 2D pose prior from random views (k2m_core.tokenizer.views). Each decoded body
+    # is turned to a random azimuth (elevation within ±view_elevation_deg) and projected; lambda_prior
+    # weighs the tokenizer's term against a discriminator trained on the dataset's own 2D poses.
+    # 0 (with the other extras off and focal_source = "paper") gives the paper's objective.
     lambda_prior: float = 0.0
-    lambda_cycle: float = 0.0
-    lambda_cycle_2d: float = 0.0
     view_elevation_deg: float = 15.0
-    cycle_fraction: float = 0.25
 
     body_model: str = "skeleton"
     window: int = 64  # training window in frames (MoMask: random 64-frame windows)
@@ -123,8 +119,6 @@ class TokenizerConfig:
             bad("mirror_margin", "must lie in (0, 1]")
         if not 0.0 <= self.view_elevation_deg <= 90.0:
             bad("view_elevation_deg", "must lie in [0, 90]")
-        if not 0.0 < self.cycle_fraction <= 1.0:
-            bad("cycle_fraction", "must lie in (0, 1]")
         if not self.depth_smoothing >= 0:
             bad("depth_smoothing", "must be non-negative (0 turns the filter off)")
         for key in ("quantizer_dropout", "dropout", "conf_threshold"):

@@ -42,11 +42,10 @@ the better" turned into a training signal. It needs the far side of the body in 
 synthetic corpus, whose estimator gives it confidence 0.5–0.9, it worked with ``conf_threshold``
 0.5 (side-view facing error 101° → 5°) and not at the default 0.8 (see the k2m-mini model card).
 
-The random-view terms (λ_prior, λ_cycle, λ_cycle_2d; `k2m_core.tokenizer.views`) supervise depth
-itself: the decoded body, turned to a random azimuth and projected, must look like one of the
-dataset's own 2D poses to a discriminator trained beside the tokenizer, and, for the cycle, must be
-lifted back to itself. All projections, these and the seven terms', use each clip's own camera
-(`MotionVQAdapter`, ``focal_source``).
+The 2D pose prior (λ_prior; `k2m_core.tokenizer.views`) supervises depth itself: the decoded body,
+turned to a random azimuth and projected, must look like one of the dataset's own 2D poses to a
+discriminator trained beside the tokenizer. All projections, its and the seven terms', use each
+clip's own camera (`MotionVQAdapter`, ``focal_source``).
 """
 
 from __future__ import annotations

@@ -43,16 +43,15 @@ from k2m_core.tokenizer.dstformer import DSTformer
 from k2m_core.tokenizer.framing import CANONICAL_FOCAL, CANONICAL_SIZE, Framing, canonical_framing, reframe
 from k2m_core.tokenizer.pose_limits import load_pose_limits
 from k2m_core.tokenizer.quantizer import ResidualVQ, RVQOutput
-from k2m_core.tokenizer.views import (PRIOR_JOINTS, PosePrior, clip_pivot, cycle_3d_loss, normalise_pose,
-                                      prior_losses, random_rotations, rotate_about, turned_back, view_clip)
+from k2m_core.tokenizer.views import (PRIOR_JOINTS, PosePrior, clip_pivot, normalise_pose, prior_losses,
+                                      random_rotations, rotate_about)
 
 NUM_SMPL_JOINTS = 24
 NUM_BETAS = 10
 INIT_BODY_HEIGHT_M = 1.7
 INIT_HEIGHT_FILL = 0.6  # the initial body fills this share of a 16:9 frame's height
 INIT_ARM_DROP = math.radians(65)  # initial shoulders: arms lowered from the T-pose into an A-pose
-LOSS_NAMES = ("rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth", "mirror", "prior", "prior_d",
-              "cycle", "cycle_2d")
+LOSS_NAMES = ("rvq", "rec", "vel", "smooth", "boundary", "pose", "shape", "depth", "mirror", "prior", "prior_d")
 
 
 @dataclass
@@ -387,60 +386,23 @@ class MotionVQAdapter(nn.Module):
 
     def _random_views(self, keypoints: Tensor, valid: Tensor, keypoints3d: Tensor, motion: SMPLMotion,
                       width: Tensor, height: Tensor, camera: Camera) -> dict[str, Tensor]:
-        """The random-view terms (`k2m_core.tokenizer.views`), 0 unless training with their weights:
-
-        - ``prior``/``prior_d``: the decoded bodies turned to a random view each, projected with the
-          clip's camera, against the batch's own confident 2D poses (least-squares GAN);
-        - ``cycle``: the projection from the random view (through a camera centred on the frame) is
-          encoded and decoded again and must give the turned body's root-relative joints (metres);
-        - ``cycle_2d``: that re-lifted body, turned back onto the clip's root, must project onto the
-          input keypoints (1080p-scale px, as L_rec)."""
+        """The 2D pose prior's terms (`k2m_core.tokenizer.views`), 0 unless training with λ_prior > 0:
+        the decoded bodies turned to a random view each and projected with the clip's camera
+        (``prior``, the tokenizer's), against the batch's own confident 2D poses (``prior_d``, the
+        discriminator's), as a least-squares GAN."""
         zero = keypoints.new_zeros(())
-        out = {"prior": zero, "prior_d": zero, "cycle": zero, "cycle_2d": zero}
-        config = self.config
-        if not self.training or (self.prior is None and config.lambda_cycle == 0 and config.lambda_cycle_2d == 0):
-            return out
-        batch, frames = keypoints3d.shape[:2]
+        if not self.training or self.prior is None:
+            return {"prior": zero, "prior_d": zero}
         with _float32(keypoints.device):
-            rotation = random_rotations(batch, math.radians(config.view_elevation_deg), device=keypoints.device)
-            pivot = clip_pivot(motion.joints[:, :, 0], valid)
-            turned = rotate_about(keypoints3d, rotation, pivot)  # (B, F, 17, 3)
+            rotation = random_rotations(len(keypoints3d), math.radians(self.config.view_elevation_deg),
+                                        device=keypoints.device)
+            turned = rotate_about(keypoints3d, rotation, clip_pivot(motion.joints[:, :, 0], valid))
             turned_px, turned_front = camera.project(turned, width, height)
-            if self.prior is not None:
-                true, counted = self._targets(keypoints, valid, width, height)
-                real = normalise_pose(true[counted[..., list(PRIOR_JOINTS)].all(-1)])
-                shown = valid & turned_front.all(-1)
-                fake = normalise_pose(losses.to_reference_pixels(turned_px, width, height)[shown])
-                out["prior_d"], out["prior"] = prior_losses(self.prior, real, fake)
-        if config.lambda_cycle == 0 and config.lambda_cycle_2d == 0:
-            return out
-        count = max(1, math.ceil(config.cycle_fraction * batch))
-        mine = Camera(camera.focal[:count], None if camera.principal is None else camera.principal[:count])
-        out.update(self._cycle(keypoints[:count], valid[:count], keypoints3d[:count].detach(),
-                               motion.joints[:count].detach(), rotation[:count], pivot[:count].detach(), mine,
-                               width[:count], height[:count]))
-        return out
-
-    def _cycle(self, keypoints: Tensor, valid: Tensor, keypoints3d: Tensor, joints: Tensor, rotation: Tensor,
-               pivot: Tensor, camera: Camera, width: Tensor, height: Tensor) -> dict[str, Tensor]:
-        """The random-view cycle of `_random_views` on ``n`` clips: their decoded COCO keypoints
-        ``(n, F, 17, 3)`` and joints ``(n, F, 24, 3)`` (constants here), views ``rotation (n, 3, 3)``
-        about ``pivot (n, 3)``, and the camera of the frame the model works in."""
-        frames = joints.shape[1]
-        with _float32(joints.device):
-            turned_joints = rotate_about(joints, rotation, pivot)
-            # the random view is filmed by a camera of the same focal length, centred on the frame
-            clip = view_clip(rotate_about(keypoints3d, rotation, pivot), valid, camera.focal, width, height)
-        again = self._lift(clip, valid, camera.focal)
-        with _float32(joints.device):
-            again_joints, again_keypoints = again.motion.joints, again.keypoints3d
-            cycle = cycle_3d_loss(again_joints, turned_joints, valid)
-            back = turned_back(again_keypoints, again_joints[:, :, 0], turned_joints[:, :, 0], rotation, pivot)
-            back_px, back_front = camera.project(back, width, height)
             true, counted = self._targets(keypoints, valid, width, height)
-            cycle_2d = losses.reconstruction_loss(losses.to_reference_pixels(back_px, width, height), true,
-                                                  counted & back_front)
-        return {"cycle": cycle, "cycle_2d": cycle_2d}
+            real = normalise_pose(true[counted[..., list(PRIOR_JOINTS)].all(-1)])
+            fake = normalise_pose(losses.to_reference_pixels(turned_px, width, height)[valid & turned_front.all(-1)])
+            discriminator, tokenizer = prior_losses(self.prior, real, fake)
+        return {"prior": tokenizer, "prior_d": discriminator}
 
     def encode(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None) -> Tensor:
         """Motion tokens ``(B, ceil(F/α), Q)`` long (−1 at fully padded positions). Call ``.eval()``

@@ -2,15 +2,14 @@
 
 2D keypoints from one camera leave each limb's depth free: a body bent towards the camera and one
 bent away project alike. Seen from another side the two differ, and only one of them looks like a
-person. Two training signals use that (unsupervised 2D→3D lifting: Chen et al. 2019, "Unsupervised
-3D pose estimation with geometric self-supervision"; Drover et al. 2018; ElePose, Wandt et al. 2022):
-
-- a **2D pose prior** (`PosePrior`): a small discriminator learns to tell the dataset's own 2D poses
-  from projections of decoded bodies turned to random views; the tokenizer is trained to make the
-  latter indistinguishable (least-squares GAN). The prior sees poses normalised for position and
-  size (`normalise_pose`), so only the shape of the pose counts;
-- a **random-view cycle** (`MotionVQAdapter`): the projection from a random view is encoded and
-  decoded again, and must give back the turned body (and, turned back, the input 2D).
+person (unsupervised 2D→3D lifting: Drover et al. 2018; Chen et al. 2019, "Unsupervised 3D pose
+estimation with geometric self-supervision"; ElePose, Wandt et al. 2022). The **2D pose prior**
+(`PosePrior`) uses that: a small discriminator learns to tell the dataset's own 2D poses from
+projections of decoded bodies turned to random views, and the tokenizer is trained to make the
+latter indistinguishable (least-squares GAN). The prior sees poses normalised for position and size
+(`normalise_pose`), so only the shape of the pose counts. (A random-view cycle — re-encoding the
+turned projection and asking for the turned body back — was built and measured too, and removed:
+the k2m-mini model card's "3D from 2D" section has the numbers.)
 
 Rotations turn the body about the camera's vertical axis through the clip's mean pelvis (azimuth
 uniform over the circle) and tilt it by a small elevation, so the root's path turns with the body.
@@ -94,36 +93,3 @@ def prior_losses(prior: PosePrior, real: Tensor, fake: Tensor) -> tuple[Tensor, 
     tokenizer = (prior.frozen(fake) - 1).pow(2).mean()
     return discriminator, tokenizer
 
-
-def view_clip(points: Tensor, valid: Tensor, focal: Tensor, width: Tensor, height: Tensor) -> Tensor:
-    """Dataset-style rows of a body seen by a camera centred on a ``width × height`` frame:
-    ``points (B, F, 17, 3)`` camera-frame keypoints, ``valid (B, F)``, ``focal``, ``width``,
-    ``height`` ``(B,)`` → ``(B, F, 18, 3)``: pixels with confidence 1 where in front of the camera
-    (else 0), row 17 = (W, H, 1); padded frames all zero."""
-    frames = points.shape[1]
-    scale = focal[:, None, None]
-    depth = points[..., 2].clamp_min(1e-6)
-    front = (points[..., 2] > 0) & valid[..., None]
-    px = torch.stack([scale * points[..., 0] / depth + width[:, None, None] / 2,
-                      scale * points[..., 1] / depth + height[:, None, None] / 2], dim=-1)
-    seen = front.to(px.dtype)
-    size = torch.stack([width, height, torch.ones_like(width)], dim=-1)[:, None, None]
-    return torch.cat([torch.cat([px * seen[..., None], seen[..., None]], dim=-1),
-                      size.expand(-1, frames, 1, 3) * valid[..., None, None].to(px.dtype)], dim=2)
-
-
-def cycle_3d_loss(again_joints: Tensor, turned_joints: Tensor, valid: Tensor) -> Tensor:
-    """Mean distance (metres) between the re-lifted and the turned body's root-relative joints
-    ``(B, F, 24, 3)`` each, over valid frames ``(B, F)``. Gradients reach ``again_joints``."""
-    relative = (again_joints - again_joints[:, :, :1]) - (turned_joints - turned_joints[:, :, :1]).detach()
-    kept = valid.to(relative.dtype)
-    return (relative.norm(dim=-1).mean(-1) * kept).sum() / kept.sum().clamp_min(1.0)
-
-
-def turned_back(again_keypoints: Tensor, again_root: Tensor, turned_root: Tensor, rotation: Tensor,
-                pivot: Tensor) -> Tensor:
-    """The re-lifted keypoints ``(B, F, 17, 3)`` moved onto the turned body's root ``(B, F, 3)``
-    (the re-lift's own root ``(B, F, 3)`` is where its camera put it) and turned back by the
-    inverse of ``rotation (B, 3, 3)`` about ``pivot (B, 3)``: where the clip's own camera sees them."""
-    placed = again_keypoints - again_root[:, :, None] + turned_root[:, :, None]
-    return rotate_about(placed, rotation.transpose(-1, -2), pivot)
