@@ -10,21 +10,12 @@ from typing import Iterator
 
 from k2m_core.errors import UserError
 from k2m_core.export.motion_file import MOTION_SUFFIXES, WorldMotion
+from k2m_core.inputs import find_files
 
 
 def motion_files(inputs: list[str | os.PathLike]) -> list[Path]:
     """Files named in ``inputs``; a folder contributes every ``.npz``/``.bvh`` below it (sorted)."""
-    found: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            below = sorted(p for p in item.rglob("*") if p.suffix.lower() in MOTION_SUFFIXES and p.is_file())
-            if not below:
-                raise UserError(f"{item}: no .npz or .bvh motion files in this folder")
-            found.extend(below)
-        elif item.is_file():
-            found.append(item)
-        else:
-            raise UserError(f"{item}: no such file or folder")
+    found = [path for path, _ in find_files(inputs, MOTION_SUFFIXES, "motion files")]
     if not found:
         raise UserError("no motions given; pass .npz/.bvh files or folders of them (or --data DATASET)")
     return found

@@ -31,6 +31,7 @@ import numpy as np
 from k2m_core.errors import UserError
 from k2m_core.extract.estimators import Estimator, EstimatorSpec, People
 from k2m_core.extract.score import box_area, iou
+from k2m_core.inputs import find_files
 from k2m_core.keypoints import focal_from_fov
 from k2m_core.preprocess.filters import FilterConfig, frame_failures, measure, motion_level
 from k2m_core.preprocess.formats.k2m_jsonl import write_k2m_jsonl
@@ -118,18 +119,7 @@ class Track:
 
 def find_videos(inputs: Iterable[Path]) -> list[Path]:
     """Video files given, plus those found (recursively, by suffix) in the folders given."""
-    found = []
-    for path in map(Path, inputs):
-        if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-            if not inside:
-                raise UserError(f"{path}: no videos in this folder (looked for {', '.join(VIDEO_SUFFIXES)})")
-            found.extend(inside)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise UserError(f"{path}: no such file or folder")
-    return list(dict.fromkeys(p.resolve() for p in found))
+    return list(dict.fromkeys(p.resolve() for p, _ in find_files(inputs, VIDEO_SUFFIXES, "videos")))
 
 
 def plan(videos: list[Path], out: Path, force: bool) -> tuple[list[Job], list[VideoResult]]:

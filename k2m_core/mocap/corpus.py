@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from k2m_core.inputs import find_files
 from k2m_core.keypoints import make_clip
 from k2m_core.preprocess.detections import FormatError
 from k2m_core.preprocess.segment import source_positions, split_stretch
@@ -208,19 +209,8 @@ def motion_clips(motion: WorldMotion3D, key: str, pieces: list[Piece], config: M
 def find_motions(inputs: list[Path]) -> list[tuple[Path, str]]:
     """Motion files of ``inputs`` (files, or folders searched recursively) with their keys: the
     path inside the folder given (``KIT/3/walk_poses``), or the stem of a file given."""
-    found = []
-    for given in inputs:
-        given = Path(given)
-        if given.is_dir():
-            files = sorted(p for p in given.rglob("*") if p.suffix.lower() in MOTION_SUFFIXES and p.is_file())
-            found += [(p, p.relative_to(given).with_suffix("").as_posix()) for p in files]
-        elif given.is_file():
-            found.append((given, given.stem))
-        else:
-            from k2m_core.errors import UserError
-
-            raise UserError(f"{given}: no such file or folder")
-    return found
+    return [(path, path.relative_to(root).with_suffix("").as_posix() if root is not None else path.stem)
+            for path, root in find_files(inputs, MOTION_SUFFIXES, "motion files")]
 
 
 def write_mocap_dataset(inputs: list[Path], out: Path, config: MocapConfig, body, *, humanml3d: Path | None = None,
