@@ -118,7 +118,7 @@ def test_physics_and_critic_on_generated_and_ground_truth(k2m, model_dir, corpus
 
 @pytest.mark.parametrize("args,message", [
     (["critic", "MOTIONS", "--checkpoint", "missing.pth"], "motioncritic_pre.pth"),
-    (["physics", "EMPTY"], "no .npz or .bvh"),
+    (["physics", "EMPTY"], "no motion files in this folder"),
     (["physics", "nothing_here.npz"], "no such file"),
     (["t2m", "MODEL", "--evaluator", "EMPTY"], "not an evaluator run"),
 ])
