@@ -45,6 +45,7 @@ def lift(
     """
     from k2m_core.atomic import make_folder
     from k2m_core.generate import FORMATS
+    from k2m_core.keypoints import check_focal_options
     from k2m_core.lift import dataset_tracks, estimator_tracks, lift_track, resolve_tokenizer, write_lifted
     from k2m_core.loading import load_tokenizer, resolve_device
     from k2m_core.names import unique_stems
@@ -60,18 +61,14 @@ def lift(
         raise UserError("--clip needs --data DATA.h5")
     if fps is not None and not 1 <= fps <= 1000:
         raise UserError(f"--fps {fps}: give a frame rate between 1 and 1000")
-    if focal is not None and not 0 < focal < 1e7:
-        raise UserError(f"--focal {focal}: give the focal length in pixels (a positive number)")
-    if fov is not None and not 0 < fov < 180:
-        raise UserError(f"--fov {fov}: give an angle in degrees between 0 and 180")
-    if focal is not None and fov is not None:
-        raise UserError("give --focal or --fov, not both")
+    check_focal_options(focal, fov)
     run_dir = resolve_tokenizer(tokenizer)
     if data is not None:
         tracks = dataset_tracks(data, clips)
     else:
         tracks = estimator_tracks(inputs, fmt, parse_size(size), fps, focal, fov)
-    model = load_tokenizer(run_dir, resolve_device(device))
+    dev = resolve_device(device)
+    model = load_tokenizer(run_dir, dev)
     plans = [(track, out / stem) for track, stem in zip(tracks, unique_stems([t.name for t in tracks], "motion"))]
     existing = [str(stem.with_suffix(f".{kind}")) for _, stem in plans for kind in (*wanted, "json")
                 if stem.with_suffix(f".{kind}").exists()]
@@ -81,7 +78,7 @@ def lift(
     make_folder(out)  # before the work: a folder that cannot be made fails now
     records = []
     for track, stem in plans:
-        motion = lift_track(model, track, device=resolve_device(device))
+        motion = lift_track(model, track, device=dev)
         records.append(write_lifted(motion, track, stem, wanted, model.body, run_dir))
     if as_json:
         typer.echo(json.dumps(records, indent=2))

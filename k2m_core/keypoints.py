@@ -112,6 +112,27 @@ def focal_from_fov(fov_deg: float, width: float, height: float) -> float:
     return float(max(width, height) / 2 / np.tan(np.radians(fov_deg) / 2))
 
 
+def check_focal_options(focal: float | None, fov: float | None) -> None:
+    """``--focal`` (pixels) and ``--fov`` (degrees) as a user gave them: a `UserError` naming what is wrong."""
+    if focal is not None and not 0 < focal < float("inf"):
+        raise UserError(f"--focal must be a positive number of pixels, got {focal}")
+    if fov is not None and not 0 < fov < 180:
+        raise UserError(f"--fov must be an angle in degrees between 0 and 180, got {fov}")
+    if focal is not None and fov is not None:
+        raise UserError("give --focal or --fov, not both (they say the same thing)")
+
+
+def camera_focal(width: float, height: float, *, known: float | None = None, focal: float | None = None,
+                 fov: float | None = None) -> float:
+    """A video's focal length in pixels: the first of what its files say (``known``), ``--focal``,
+    ``--fov`` across the long side, and `default_focal`."""
+    if known or focal:
+        return float(known or focal)
+    if fov is not None:
+        return focal_from_fov(fov, width, height)
+    return default_focal(width, height)
+
+
 def default_focal(width: float, height: float) -> float:
     """The focal length assumed for a video whose camera is unknown (`DEFAULT_FOCAL_PER_EXTENT`)."""
     return DEFAULT_FOCAL_PER_EXTENT * float(max(width, height))

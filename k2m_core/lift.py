@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from k2m_core.errors import UserError
-from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, NUM_ROWS
+from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, NUM_ROWS, camera_focal
 from k2m_core.rotations import matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 
 MODEL_FPS = 30.0
@@ -214,8 +214,7 @@ def estimator_tracks(inputs: list[Path], fmt: str, size, fps: float | None, foca
                      fov: float | None) -> list[Track]:
     """Each video of the pose-estimator files under ``inputs`` as the `Track` of its main person.
     Frame size, rate and focal length come from the file where it says, else from the options
-    (rate 30 and `default_focal` when nothing says). A file that cannot be used is a `UserError`."""
-    from k2m_core.keypoints import default_focal, focal_from_fov
+    (rate 30 and `camera_focal`'s default when nothing says). A file that cannot be used is a `UserError`."""
     from k2m_core.preprocess.detections import FormatError
     from k2m_core.preprocess.formats import discover, read_unit
     from k2m_core.preprocess.tracking import TrackConfig, select_person
@@ -232,9 +231,7 @@ def estimator_tracks(inputs: list[Path], fmt: str, size, fps: float | None, foca
             if frame_size is None:
                 raise UserError(f"{det.source}: the file has no frame size; give --size WxH")
             rate = det.fps or fps or MODEL_FPS
-            known = getattr(det, "focal", None)
-            camera = (known or focal or (focal_from_fov(fov, *frame_size) if fov else None)
-                      or default_focal(*frame_size))
+            camera = camera_focal(float(frame_size[0]), float(frame_size[1]), known=det.focal, focal=focal, fov=fov)
             tracks.append(track_from_runs(det.video, runs, int(det.declared[0]), int(det.declared[-1]),
                                           frame_size, rate, float(camera), det.source))
     if not tracks:

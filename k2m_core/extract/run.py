@@ -32,7 +32,7 @@ from k2m_core.errors import UserError
 from k2m_core.extract.estimators import Estimator, EstimatorSpec, People
 from k2m_core.extract.score import box_area, iou
 from k2m_core.inputs import find_files
-from k2m_core.keypoints import focal_from_fov
+from k2m_core.keypoints import check_focal_options, focal_from_fov
 from k2m_core.preprocess.filters import FilterConfig, frame_failures, measure, motion_level
 from k2m_core.preprocess.formats.k2m_jsonl import write_k2m_jsonl
 from k2m_core.preprocess.segment import SegmentConfig, valid_stretches
@@ -72,12 +72,7 @@ class ExtractConfig:
         elif self.estimator.name == "rtmlib" and self.estimator.det_weights is None:
             raise UserError("--estimator rtmlib is top-down and needs the person boxes: give --det-weights "
                             "DET.onnx (a YOLOX or RTMDet person detector) or use --two-pass")
-        if self.focal is not None and not (math.isfinite(self.focal) and self.focal > 0):
-            raise UserError(f"--focal must be a positive number of pixels, got {self.focal}")
-        if self.fov is not None and not 0 < self.fov < 180:
-            raise UserError(f"--fov must be between 0 and 180 degrees, got {self.fov}")
-        if self.focal is not None and self.fov is not None:
-            raise UserError("give --focal or --fov, not both")
+        check_focal_options(self.focal, self.fov)
         if self.workers < 1:
             raise UserError(f"--workers must be at least 1, got {self.workers}")
 

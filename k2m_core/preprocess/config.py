@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from k2m_core.errors import UserError
-from k2m_core.keypoints import check_frame_size
+from k2m_core.keypoints import check_focal_options, check_frame_size
 from k2m_core.preprocess.filters import FilterConfig
 from k2m_core.preprocess.segment import SegmentConfig
 from k2m_core.preprocess.tracking import TrackConfig
@@ -66,12 +66,7 @@ class PreprocessConfig:
             raise UserError(f"--fps must be a frame rate between 0 and 1000, got {i.fps}")
         if i.size is not None:
             check_frame_size(*i.size)
-        if i.focal is not None and not 0 < i.focal < float("inf"):
-            raise UserError(f"--focal must be a positive number of pixels, got {i.focal}")
-        if i.fov is not None and not 0 < i.fov < 180:
-            raise UserError(f"--fov must be an angle in degrees between 0 and 180, got {i.fov}")
-        if i.focal is not None and i.fov is not None:
-            raise UserError("give --focal or --fov, not both (they say the same thing)")
+        check_focal_options(i.focal, i.fov)
         if i.videos is not None and not Path(i.videos).is_dir():
             raise UserError(f"--videos {i.videos}: no such folder")
         if self.workers < 1:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, NUM_ROWS, default_focal, focal_from_fov
+from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, NUM_ROWS, camera_focal
 from k2m_core.preprocess.config import PreprocessConfig
 from k2m_core.preprocess.detections import Detections, FormatError, drop_far_keypoints
 from k2m_core.preprocess.filters import frame_failures, measure, motion_level
@@ -135,11 +135,8 @@ def _process_video(det: Detections, unit: Unit, cfg: PreprocessConfig, hint: Vid
 
 
 def _focal(det: Detections, hint: VideoMeta, cfg: PreprocessConfig, size) -> float:
-    if det.focal or hint.focal or cfg.inputs.focal:
-        return float(det.focal or hint.focal or cfg.inputs.focal)
-    if cfg.inputs.fov is not None:
-        return focal_from_fov(cfg.inputs.fov, float(size[0]), float(size[1]))
-    return default_focal(float(size[0]), float(size[1]))
+    return camera_focal(float(size[0]), float(size[1]), known=det.focal or hint.focal, focal=cfg.inputs.focal,
+                        fov=cfg.inputs.fov)
 
 
 def _process_run(det: Detections, run: PersonRun, fps: float, size, focal: float, moving, cfg: PreprocessConfig,
