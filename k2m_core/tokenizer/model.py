@@ -42,7 +42,7 @@ from k2m_core.tokenizer.convnets import ConvDecoder, ConvEncoder
 from k2m_core.tokenizer.dstformer import DSTformer
 from k2m_core.tokenizer.framing import CANONICAL_FOCAL, CANONICAL_SIZE, Framing, canonical_framing, reframe
 from k2m_core.tokenizer.pose_limits import load_pose_limits
-from k2m_core.tokenizer.quantizer import ResidualVQ, RVQOutput
+from k2m_core.tokenizer.quantizer import ResidualVQ
 from k2m_core.tokenizer.views import (PRIOR_JOINTS, PosePrior, clip_pivot, normalise_pose, prior_losses,
                                       random_rotations, rotate_about)
 
@@ -91,22 +91,6 @@ class Camera:
         """``points (B, F, J, 3)`` → pixels ``(B, F, J, 2)`` and in-front mask (`k2m_core.camera.project`)."""
         principal = None if self.principal is None else self.principal[:, None, None]
         return project(points, width[:, None, None], height[:, None, None], self.focal[:, None, None], principal)
-
-
-@dataclass
-class _Lifted:
-    """One pass of clips through the model: the clips in the frame it works in, how they got there,
-    that frame's camera and size, the quantiser's output and the decoded motion (cropped to the
-    clips' frames), its COCO keypoints in 3D ``(B, F, 17, 3)`` and root log-scale ``(B, F)``."""
-    keypoints: Tensor
-    framing: Framing | None
-    camera: Camera
-    width: Tensor
-    height: Tensor
-    rvq: RVQOutput
-    motion: SMPLMotion
-    keypoints3d: Tensor
-    log_scale: Tensor
 
 
 def _float32(device: torch.device):
@@ -288,10 +272,13 @@ class MotionVQAdapter(nn.Module):
 
     # ---------------------------------------------------------------- public API
 
-    def _lift(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None) -> _Lifted:
-        """Working frame → encode → quantise (codebooks learn in training mode) → decode."""
+    def forward(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None) -> TokenizerOutput:
+        """``keypoints (B, F, 18, 3)`` float (pixels, confidences, row 17 = (W, H, 1)),
+        ``valid (B, F)`` bool (False = padding), ``focal (B,)`` each clip's focal length in pixels
+        (None: 5000) → losses, predictions and codes."""
         frames = keypoints.shape[1]
-        keypoints, framing, camera = self._to_working_frame(keypoints, valid, focal)
+        keypoints, valid = keypoints.float(), valid.bool()
+        keypoints, framing, camera = self._to_working_frame(keypoints, valid, focal)  # losses are taken there
         padded, frame_mask = self._pad(keypoints, valid)
         width, height = self.frame_size(keypoints, valid)
         latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
@@ -299,25 +286,14 @@ class MotionVQAdapter(nn.Module):
             rvq = self.quantizer(latent.float(), token_mask)
         motion, keypoints3d, log_scale = self._decode_latent(rvq.latent, token_mask, frame_mask, width, height,
                                                              camera)
-        return _Lifted(keypoints, framing, camera, width, height, rvq, motion.crop(frames), keypoints3d[:, :frames],
-                       log_scale[:, :frames])
-
-    def forward(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None) -> TokenizerOutput:
-        """``keypoints (B, F, 18, 3)`` float (pixels, confidences, row 17 = (W, H, 1)),
-        ``valid (B, F)`` bool (False = padding), ``focal (B,)`` each clip's focal length in pixels
-        (None: 5000) → losses, predictions and codes."""
-        keypoints, valid = keypoints.float(), valid.bool()
-        lifted = self._lift(keypoints, valid, focal)  # losses are taken in the frame the model works in
-        keypoints, framing, camera, rvq = lifted.keypoints, lifted.framing, lifted.camera, lifted.rvq
-        motion, keypoints3d, log_scale, width, height = (lifted.motion, lifted.keypoints3d, lifted.log_scale,
-                                                         lifted.width, lifted.height)
-        with _float32(keypoints.device):
+        motion, keypoints3d, log_scale = motion.crop(frames), keypoints3d[:, :frames], log_scale[:, :frames]
+        with _float32(latent.device):
             pred_px, in_front = camera.project(keypoints3d, width, height)
             unweighted = self._losses(keypoints, valid, pred_px, in_front, motion, width, height)
             unweighted["depth"] = losses.depth_speed_loss(log_scale, valid)
             unweighted["rvq"] = rvq.commitment
         unweighted["mirror"] = self._mirror_pull(keypoints, valid, pred_px, in_front, motion, width, height, camera)
-        unweighted.update(self._random_views(keypoints, valid, keypoints3d, motion, width, height, camera))
+        unweighted.update(self._pose_prior(keypoints, valid, keypoints3d, motion, width, height, camera))
         # The discriminator's own term trains only the prior (its fakes are detached), at weight 1.
         weighted = {name: (1.0 if name == "prior_d" else getattr(self.config, f"lambda_{name}")) * unweighted[name]
                     for name in LOSS_NAMES}
@@ -384,7 +360,7 @@ class MotionVQAdapter(nn.Module):
         with _float32(motion.joints.device):
             return losses.mirror_pull_loss(motion.joints, twin_joints, pull, valid)
 
-    def _random_views(self, keypoints: Tensor, valid: Tensor, keypoints3d: Tensor, motion: SMPLMotion,
+    def _pose_prior(self, keypoints: Tensor, valid: Tensor, keypoints3d: Tensor, motion: SMPLMotion,
                       width: Tensor, height: Tensor, camera: Camera) -> dict[str, Tensor]:
         """The 2D pose prior's terms (`k2m_core.tokenizer.views`), 0 unless training with λ_prior > 0:
         the decoded bodies turned to a random view each and projected with the clip's camera
