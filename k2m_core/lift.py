@@ -103,7 +103,7 @@ def _windows(frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
     return [(s, s + window) for s in starts]
 
 
-def _fade(length: int, start: int, stop: int, windows: list[tuple[int, int]]) -> np.ndarray:
+def _fade(start: int, stop: int, windows: list[tuple[int, int]]) -> np.ndarray:
     """Weights of window ``start:stop`` over its frames: 1, ramping linearly to 0 where it overlaps
     the previous or next window."""
     weight = np.ones(stop - start)
@@ -135,7 +135,7 @@ def lift_keypoints(tokenizer, keypoints: np.ndarray, focal: float, *, window: in
         clip = torch.from_numpy(np.ascontiguousarray(keypoints[start:stop], dtype=np.float32))[None].to(device)
         valid = torch.ones(1, stop - start, dtype=torch.bool, device=device)
         smpl = tokenizer(clip, valid, torch.tensor([focal], dtype=torch.float32, device=device)).smpl
-        weight = _fade(frames, start, stop, spans)
+        weight = _fade(start, stop, spans)
         rot6d[start:stop] += weight[:, None, None] * matrix_to_rot6d(smpl.rotmats[0].double()).cpu().numpy()
         transl[start:stop] += weight[:, None] * smpl.transl[0].double().cpu().numpy()
         joints[start:stop] += weight[:, None, None] * smpl.joints[0].double().cpu().numpy()

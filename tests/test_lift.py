@@ -32,7 +32,7 @@ def test_windows_cover_every_frame_and_their_weights_cross_fade():
     assert spans[0][0] == 0 and spans[-1][1] == 300
     total = np.zeros(300)
     for start, stop in spans:
-        weight = _fade(300, start, stop, spans)
+        weight = _fade(start, stop, spans)
         assert (weight > 0).all()
         total[start:stop] += weight
     assert len(spans) == 3 and all(b_start < a_stop for (_, a_stop), (b_start, _) in zip(spans, spans[1:]))

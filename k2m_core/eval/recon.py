@@ -141,16 +141,16 @@ class PoseScores:
         return out
 
 
-def apose_joints(model, truth: torch.Tensor) -> torch.Tensor:
+def apose_joints(model, device: torch.device) -> torch.Tensor:
     """The constant baseline: the tokenizer's starting pose (upright A-pose facing the camera, mean
-    shape), with its pelvis on the true pelvis in every frame, ``truth (F, 24, 3)`` → ``(F, 24, 3)``."""
+    shape) as root-relative joints ``(24, 3)``; `PoseScores` gets it placed on the true root."""
     from k2m_core.rotations import rot6d_to_matrix
     from k2m_core.tokenizer.model import NUM_BETAS, NUM_SMPL_JOINTS, SMPLHead
 
-    rot6d = SMPLHead.initial_frame()[:NUM_SMPL_JOINTS * 6].reshape(1, NUM_SMPL_JOINTS, 6).to(truth.device)
-    betas = torch.zeros(1, NUM_BETAS, device=truth.device)
-    rest = model.body(rot6d_to_matrix(rot6d), betas, torch.zeros(1, 3, device=truth.device)).joints[0]
-    return rest[None] - rest[None, :1] + truth[:, :1]
+    rot6d = SMPLHead.initial_frame()[:NUM_SMPL_JOINTS * 6].reshape(1, NUM_SMPL_JOINTS, 6).to(device)
+    rest = model.body(rot6d_to_matrix(rot6d), torch.zeros(1, NUM_BETAS, device=device),
+                      torch.zeros(1, 3, device=device)).joints[0]
+    return rest - rest[:1]
 
 
 @torch.no_grad()
@@ -171,6 +171,7 @@ def reconstruction_metrics(model, dataset: Dataset, split: str, device: torch.de
     px_sum, px_count, all_codes = 0.0, 0, []
     has_3d = "joints" in dataset.ground_truth_frames
     scores, baseline = PoseScores(dataset.fps), PoseScores(dataset.fps)
+    apose = apose_joints(model, device) if has_3d else None
     for lo in range(0, len(items), batch_size):
         chunk = items[lo:lo + batch_size]
         longest = max(length for _, _, length in chunk)
@@ -193,7 +194,7 @@ def reconstruction_metrics(model, dataset: Dataset, split: str, device: torch.de
             for row, (clip, start, length) in enumerate(chunk):
                 truth = torch.from_numpy(dataset.ground_truth("joints", clip)[start:start + length]).to(device)
                 scores.add(out.smpl.joints[row, :length], truth)
-                baseline.add(apose_joints(model, truth), truth)
+                baseline.add(apose[None] + truth[:, :1], truth)
     model.train(was_training)
     metrics = {"px_error_1080p": px_sum / max(px_count, 1), "clips": float(len(clips))}
     metrics.update(codebook_stats(np.concatenate(all_codes), model.config.codebook_size))

@@ -361,7 +361,7 @@ class MotionVQAdapter(nn.Module):
             return losses.mirror_pull_loss(motion.joints, twin_joints, pull, valid)
 
     def _pose_prior(self, keypoints: Tensor, valid: Tensor, keypoints3d: Tensor, motion: SMPLMotion,
-                      width: Tensor, height: Tensor, camera: Camera) -> dict[str, Tensor]:
+                    width: Tensor, height: Tensor, camera: Camera) -> dict[str, Tensor]:
         """The 2D pose prior's terms (`k2m_core.tokenizer.views`), 0 unless training with λ_prior > 0:
         the decoded bodies turned to a random view each and projected with the clip's camera
         (``prior``, the tokenizer's), against the batch's own confident 2D poses (``prior_d``, the
