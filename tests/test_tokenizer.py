@@ -519,7 +519,7 @@ def test_tiny_preset_learns():
     keypoints, valid = synthetic_clips(6, 32, seed=4)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)  # 2e-3 is already too fast for the adapter
     rec, total = [], []
-    for step in range(150):
+    for step in range(200):  # at 150 the 0.4 bar is too close to call (0.43 on some CPUs, 0.26 by 200)
         out = model(keypoints, valid)
         optimiser.zero_grad()
         out.loss.backward()
