@@ -245,3 +245,78 @@ def physics(
     print_table("physics (mean over motions)", ["metric", "value"],
                 [[k, result["summary"][k]] for k in ("motions",) + METRICS], is_quiet(ctx))
     typer.echo(json.dumps(result["summary"]))
+
+
+@app.command("text-use")
+def text_use(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help="Model folder (vq/, transformer/, …) or a bundled model's name, as `k2m gen --model`."),
+    data: Path = typer.Option(..., "--data", help="Dataset file with captions (its token cache is used when it has one for the model's tokenizer)."),
+    swaps: List[str] = typer.Option(["left:right"], "--swap", help="Word pair A:B to exchange in the captions; repeatable."),
+    split: str = typer.Option("test", "--split", help="train | val | test."),
+    max_clips: Optional[int] = typer.Option(None, "--max-clips", help="Score only the first N selected clips."),
+    prompts: List[str] = typer.Option([], "--prompt", help="Prompt naming left or right for the direction count; repeatable (default: 'a person walks to the left' and '… right')."),
+    samples: int = typer.Option(10, "--samples", help="Motions generated per prompt for the direction count."),
+    seconds: float = typer.Option(4.0, "--seconds", help="Length of each generated motion (2–10 s)."),
+    generate: bool = typer.Option(True, "--generate/--no-generate", help="Count directions of generated motions (needs generation)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the caption derangement and of generation."),
+    device: str = typer.Option("auto", "--device", help="cpu | cuda | auto."),
+    clip_weights: Optional[str] = typer.Option(None, "--clip-weights", help="CLIP weights, for models trained with CLIP."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the numbers (and per-clip values) as JSON here."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
+) -> None:
+    """Does the model use a word? Cross-entropy of clips' tokens, every token masked, under the own
+    caption, the caption with the --swap words exchanged, and another clip's caption; and how many
+    motions generated for "walks to the left/right" move towards the named side of the body.
+
+    Example: k2m eval text-use k2m-mini --data corpus/dataset.h5 --swap left:right --out text_use.json
+    """
+    from k2m_core.data.dataset import SPLITS, Dataset
+    from k2m_core.errors import UserError
+    from k2m_core.eval.text_use import (MIN_MOVE_M, base_tokens, caption_use, direction_counts, direction_prompts,
+                                        parse_swaps, select_clips, swapped)
+    from k2m_core.generate import FPS, MAX_FRAMES, MIN_FRAMES, load_model, resolve_model
+    from k2m_core.loading import resolve_device
+
+    pairs = parse_swaps(swaps)
+    if split not in SPLITS:
+        raise UserError(f"--split {split!r}: choose train, val or test")
+    if max_clips is not None and max_clips < 2:
+        raise UserError(f"--max-clips {max_clips}: give at least 2 (another clip's caption needs a second clip)")
+    frames = round(seconds * FPS)
+    if generate and samples < 1:
+        raise UserError(f"--samples {samples}: give at least 1 motion per prompt (or --no-generate)")
+    if generate and not MIN_FRAMES <= frames <= MAX_FRAMES:
+        raise UserError(f"--seconds {seconds}: motions are {MIN_FRAMES / FPS:g}–{MAX_FRAMES / FPS:g} s long")
+    if out is not None and out.exists() and not force:
+        raise UserError(f"{out} already exists; pass --force to replace it or choose another --out")
+    targets = direction_prompts(pairs, prompts) if generate else []
+    model_dir = resolve_model(model, "MODEL")
+    dataset = Dataset(data)
+    if not dataset.all_captions:
+        raise UserError(f"{dataset.path}: has no captions; give captions to `k2m preprocess --captions` "
+                        "or use a captioned dataset")
+    clips, captions = select_clips(dataset, split, pairs, max_clips)
+    dev = resolve_device(device)
+    sampler = load_model(model_dir, device=dev, clip_weights=clip_weights)
+    tokens, source = base_tokens(sampler, dataset, clips, dev)
+    use = caption_use(sampler, captions, tokens, pairs, seed)
+    per_clip = use.pop("per_clip")
+    directions = direction_counts(sampler, targets, samples, frames, seed) if targets else []
+    result = {"model": str(model_dir), "data": str(dataset.path), "split": split, "swaps": [list(p) for p in pairs],
+              "clips": len(clips), "tokens": source, "seed": seed, **use, "directions": directions,
+              "per_clip": [{"id": dataset.ids[c], "caption": text, "swapped_caption": swapped(text, pairs),
+                            **{k: v[i] for k, v in per_clip.items()}}
+                           for i, (c, text) in enumerate(zip(clips.tolist(), captions))]}
+    _write_json(out, result)
+    quiet = is_quiet(ctx)
+    names = {"own": "own caption", "swapped": "swapped caption", "other": "another clip's caption",
+             "swapped_minus_own": "gap swapped − own", "other_minus_own": "gap other − own"}
+    rows = [[names[k], v["mean"], v["se"]] for part in ("cross_entropy", "gap") for k, v in use[part].items()]
+    print_table(f"cross-entropy, every token masked (nats/token), {len(clips)} clips of {dataset.path.name}:{split}",
+                ["caption", "mean", "s.e."], rows, quiet)
+    if directions:
+        print_table(f"generated motions moving ≥ {MIN_MOVE_M} m to a side of the body", ["prompt", "towards", "away",
+                    "of", "mean move (m)"], [[d["prompt"], d["towards"], d["away"], d["samples"], d["mean_move_m"]]
+                                             for d in directions], quiet)
+    typer.echo(json.dumps({k: result[k] for k in ("clips", "tokens", "cross_entropy", "gap", "directions")}))

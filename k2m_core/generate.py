@@ -27,8 +27,9 @@ def bundled_models() -> list[str]:
     return sorted(p.name for p in BUNDLED.iterdir() if (p / "transformer").is_dir()) if BUNDLED.is_dir() else []
 
 
-def resolve_model(model: str | Path | None) -> Path:
-    """A model folder from ``--model``: a path, or the name of a bundled model (default k2m-mini)."""
+def resolve_model(model: str | Path | None, option: str = "--model") -> Path:
+    """A model folder from ``--model`` (or the command's ``option``): a path, or the name of a
+    bundled model (default k2m-mini)."""
     name = str(model) if model is not None else DEFAULT_MODEL
     path = Path(name)
     if path.is_dir():
@@ -36,7 +37,7 @@ def resolve_model(model: str | Path | None) -> Path:
     if (BUNDLED / name).is_dir():
         return BUNDLED / name
     known = ", ".join(bundled_models()) or "none in this installation"
-    raise UserError(f"--model {name}: no such model folder or bundled model (bundled: {known}); train one "
+    raise UserError(f"{option} {name}: no such model folder or bundled model (bundled: {known}); train one "
                     "with `k2m train …` (see README) and pass its folder")
 
 

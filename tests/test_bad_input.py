@@ -209,6 +209,8 @@ OUTPUTS = {  # command → the command line writing to ``out`` (a folder or a fi
     "export": lambda w, out: ["export", w.npz, "--to", "bvh", "--out", out],
     "render": lambda w, out: ["render", w.npz, "--out", out / "m.mp4", "--size", "64"],
     "physics": lambda w, out: ["eval", "physics", w.npz, "--out", out / "p.json"],
+    "text_use": lambda w, out: _text_use(w, "--split", "train", "--max-clips", "4", "--no-generate", "--out",
+                                         out / "tu.json"),
     "plot": lambda w, out: ["plot", w.vq, "--out", out / "c.png"],
     "train_vq": lambda w, out: ["train", "vq", "--data", w.data, "--out", out / "run", "--preset", "tiny",
                                 "--steps", "1"],
@@ -577,6 +579,44 @@ def export_bvh_declares_more_frames(w):
 @case(6, error=["{tmp}/cut.bvh", "Frames"])
 def export_bvh_cut_short(w):
     return ["export", _bvh_with(w, "cut.bvh", lambda lines: lines[:-5]), "--to", "npz"]
+
+
+def _text_use(w, *more, data=None) -> list:
+    return ["eval", "text-use", "k2m-mini", "--data", data or w.data, "--device", "cpu", *more]
+
+
+def _no_captions(f):
+    del f["captions"], f["caption_offsets"]
+    f.create_dataset("captions", shape=(0,), dtype=h5py.string_dtype())
+    f["caption_offsets"] = np.zeros(len(f["clip_ids"]) + 1, np.int64)
+
+
+for _name, _more, _words in (("swap_one_word", ["--swap", "left"], ["--swap 'left'", "A:B"]),
+                             ("swap_same_word", ["--swap", "left:left"], ["--swap", "A:B"]),
+                             ("split_dev", ["--split", "dev"], ["--split 'dev'"]),
+                             ("max_clips_1", ["--max-clips", "1"], ["--max-clips 1"]),
+                             ("seconds_1", ["--seconds", "1"], ["--seconds 1"]),
+                             ("samples_0", ["--samples", "0"], ["--samples 0"]),
+                             ("prompt_without_side", ["--prompt", "a person walks"], ["--prompt", "left or right"]),
+                             ("no_caption_names_the_words", ["--swap", "north:south"], ["data.h5", "north, south"])):
+    add(6, f"text_use_{_name}", lambda w, more=_more: _text_use(w, *more), error=_words)
+
+
+@case(6, error=["MODEL no-such-model", "bundled"])
+def text_use_unknown_model(w):
+    return ["eval", "text-use", "no-such-model", "--data", w.data]
+
+
+@case(5, error=["{tmp}/data.h5", "no captions"])
+def text_use_dataset_without_captions(w):
+    return _text_use(w, data=w.edit_h5(_no_captions))
+
+
+@case(6, error=["{tmp}/tu.json", "--force"],
+      check=holds(lambda w: (w.tmp / "tu.json").read_text() == "mine", "an existing --out was replaced"))
+def text_use_out_exists(w):
+    (w.tmp / "tu.json").write_text("mine")
+    return _text_use(w, "--out", w.tmp / "tu.json")
 
 
 # ---------------------------------------------------------------- 7. keypoints far outside the frame

@@ -18,6 +18,7 @@ is harmless on synthetic captions; check real captions first.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +33,28 @@ SWAPS = {"left": "right", "right": "left", "leftward": "rightward", "rightward":
          "leftwards": "rightwards", "rightwards": "leftwards", "clockwise": "counterclockwise",
          "counterclockwise": "clockwise", "anticlockwise": "clockwise", "counter-clockwise": "clockwise",
          "anti-clockwise": "clockwise"}
-_WORDS = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, SWAPS), key=len, reverse=True)) + r")(?![\w-])",
-                    re.IGNORECASE)
+
+
+@lru_cache(maxsize=32)
+def word_pattern(words: tuple[str, ...]) -> re.Pattern:
+    """Any of ``words`` as a whole word (not inside "leftover" or "left-handed"), any case."""
+    alternatives = "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+    return re.compile(r"(?<![\w-])(" + alternatives + r")(?![\w-])", re.IGNORECASE)
+
+
+def swap_words(text: str, swaps: dict[str, str]) -> str:
+    """Each whole word of ``text`` that is a key of ``swaps`` (lower case) replaced by its value,
+    capitalised where the word was."""
+    def swap(match: re.Match) -> str:
+        word = match.group()
+        new = swaps[word.lower()]
+        return new.capitalize() if word[0].isupper() else new
+    return word_pattern(tuple(swaps)).sub(swap, text)
 
 
 def mirror_caption(text: str) -> str:
     """"turns left, then spins clockwise" → "turns right, then spins counterclockwise"."""
-    def swap(match: re.Match) -> str:
-        word = match.group()
-        new = SWAPS[word.lower()]
-        return new.capitalize() if word[0].isupper() else new
-    return _WORDS.sub(swap, text)
+    return swap_words(text, SWAPS)
 
 
 def mirror_joints(joints: np.ndarray) -> np.ndarray:

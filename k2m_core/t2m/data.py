@@ -106,33 +106,36 @@ def encode_captions(dataset_path: str | Path, encoder: TextEncoder, *, batch_siz
 
 @torch.no_grad()
 def tokenize_clips(dataset: Dataset, tokenizer: torch.nn.Module, *, device: torch.device | str = "cpu",
-                   batch_size: int = 32, progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
-    """Every clip's token layers, ``(ceil(F/α), Q)`` each. Clips of similar length are batched;
-    clips longer than the adapter's ``adapter_maxlen`` are encoded in windows of that many frames."""
+                   batch_size: int = 32, progress: Callable[[int], None] | None = None,
+                   clips: np.ndarray | None = None) -> list[np.ndarray]:
+    """The token layers of each clip of ``clips`` (indices; default every clip), ``(ceil(F/α), Q)``
+    each, in that order. Clips of similar length are batched; clips longer than the adapter's
+    ``adapter_maxlen`` are encoded in windows of that many frames."""
     tokenizer = tokenizer.to(device).eval()
     config = tokenizer.config
     window = config.adapter_maxlen if config.adapter == "dstformer" else 1 << 30
-    lengths = dataset.lengths
-    out: list[np.ndarray | None] = [None] * len(lengths)
+    wanted = np.arange(len(dataset)) if clips is None else np.asarray(clips, dtype=np.int64)
+    lengths = dataset.lengths[wanted]
+    out: list[np.ndarray | None] = [None] * len(wanted)
     order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), batch_size):
-        clips = order[start:start + batch_size]
-        frames = int(lengths[clips].max())
-        keypoints = np.zeros((len(clips), frames, 18, 3), dtype=np.float32)
-        valid = np.zeros((len(clips), frames), dtype=bool)
-        for row, clip in enumerate(clips):
-            keypoints[row, :lengths[clip]] = dataset.keypoints(int(clip))
-            valid[row, :lengths[clip]] = True
+        rows = order[start:start + batch_size]
+        frames = int(lengths[rows].max())
+        keypoints = np.zeros((len(rows), frames, 18, 3), dtype=np.float32)
+        valid = np.zeros((len(rows), frames), dtype=bool)
+        for row, at in enumerate(rows):
+            keypoints[row, :lengths[at]] = dataset.keypoints(int(wanted[at]))
+            valid[row, :lengths[at]] = True
         keypoints_t, valid_t = torch.from_numpy(keypoints).to(device), torch.from_numpy(valid).to(device)
-        focal_t = torch.from_numpy(dataset.focals[clips]).to(device)
+        focal_t = torch.from_numpy(dataset.focals[wanted[rows]]).to(device)
         framing = canonical_framing(keypoints_t, valid_t, config.conf_threshold)  # the whole clips' (windows share it)
         codes = torch.cat([tokenizer.encode(keypoints_t[:, lo:lo + window], valid_t[:, lo:lo + window], focal_t,
                                             framing) for lo in range(0, frames, window)], dim=1).cpu().numpy()
-        for row, clip in enumerate(clips):
-            count = -(-int(lengths[clip]) // config.downsample)
-            out[clip] = codes[row, :count]
+        for row, at in enumerate(rows):
+            count = -(-int(lengths[at]) // config.downsample)
+            out[at] = codes[row, :count]
         if progress is not None:
-            progress(len(clips))
+            progress(len(rows))
     return out
 
 

@@ -154,8 +154,10 @@ class Sampler:
     def max_frames(self) -> int:
         return self.tokens.max_tokens * self.tokens.downsample
 
-    def _text(self, model: torch.nn.Module, prompts: list[str], memo: dict) -> Tensor:
-        """The model's text input: frozen features (encoded once per batch) or its own word ids."""
+    def text_input(self, model: torch.nn.Module, prompts: list[str], memo: dict | None = None) -> Tensor:
+        """``model``'s input for ``prompts``: frozen features ``(B, D)`` or its own word ids ``(B, L)``,
+        computed once per ``memo`` (one batch of prompts shared by the models)."""
+        memo = {} if memo is None else memo
         spec = model.text_spec
         if spec.learned:
             key = spec.identity
@@ -180,7 +182,7 @@ class Sampler:
         """Token lengths ``(B,)`` drawn from the length estimator."""
         if self.length is None:
             raise UserError("no length estimator: give the lengths (--frames) or train one with `k2m train length`")
-        text = self._text(self.length, prompts, {} if memo is None else memo)
+        text = self.text_input(self.length, prompts, memo)
         probs = self.length.logits(text).softmax(-1)
         return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
@@ -190,13 +192,13 @@ class Sampler:
         """Token layers ``(B, max(lengths), Q)``, −1 past each length and in layers not generated."""
         memo = {} if memo is None else memo
         token_lengths = token_lengths.to(self.device)
-        cond = self.transformer.condition(self._text(self.transformer, prompts, memo))
+        cond = self.transformer.condition(self.text_input(self.transformer, prompts, memo))
         base = masked_tokens(self.transformer, cond, token_lengths, self.masked_settings, generator)
         if self.residual is None or self.residual_layers == 0:
             codes = torch.full(base.shape + (self.tokens.num_quantizers,), -1, dtype=torch.long, device=base.device)
             codes[..., 0] = base
             return codes
-        cond = self.residual.condition(self._text(self.residual, prompts, memo))
+        cond = self.residual.condition(self.text_input(self.residual, prompts, memo))
         return residual_tokens(self.residual, cond, base, token_lengths, self.residual_settings,
                                self.residual_layers, generator)
 
