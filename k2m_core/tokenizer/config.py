@@ -13,6 +13,7 @@ from k2m_core.errors import ConfigError, UserError
 ADAPTERS = ("dstformer", "none")
 FRAMINGS = ("canonical", "source")
 FOCAL_SOURCES = ("dataset", "paper")
+TOKEN_FRAMES = ("camera", "body")
 
 
 @dataclass
@@ -33,6 +34,11 @@ class TokenizerConfig:
     # carried through the framing exactly); "paper" = f = 5000 px about the image centre of the
     # frame the model works in, whatever the data (the paper, and models trained before k2m 0.x had it).
     focal_source: str = "dataset"
+    # What the codes describe: "camera" = the motion as the camera saw it, facing and root per frame
+    # in the camera frame (the paper); "body" = the motion in its own frame (first-frame facing
+    # fixed, root travel from the first frame), with a per-clip continuous view, never quantised,
+    # placing it before the camera for the losses (k2m_core.tokenizer.bodyframe).
+    tokens: str = "camera"
 
     # Conv encoder/decoder (MoMask RVQ-VAE, docs/design.md#ref-momask).
     width: int = 512
@@ -103,6 +109,8 @@ class TokenizerConfig:
             bad("framing", f"must be one of {', '.join(FRAMINGS)}")
         if self.focal_source not in FOCAL_SOURCES:
             bad("focal_source", f"must be one of {', '.join(FOCAL_SOURCES)}")
+        if self.tokens not in TOKEN_FRAMES:
+            bad("tokens", f"must be one of {', '.join(TOKEN_FRAMES)}")
         if self.downsample < 1 or self.downsample & (self.downsample - 1):
             bad("downsample", "must be a power of two (1, 2, 4, …)")
         for key in ("adapter_depth", "adapter_heads", "adapter_dim", "adapter_rep", "adapter_maxlen", "width",

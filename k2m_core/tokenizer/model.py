@@ -37,6 +37,7 @@ from k2m_core.errors import UserError
 from k2m_core.keypoints import FRAME_SIZE_ROW, MIRROR, NUM_JOINTS, mirror_clip, normalise_for_encoder
 from k2m_core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 from k2m_core.tokenizer import losses
+from k2m_core.tokenizer.bodyframe import VIEW_SIZE, front_view, to_body_frame, view_rotation
 from k2m_core.tokenizer.config import TokenizerConfig
 from k2m_core.tokenizer.convnets import ConvDecoder, ConvEncoder
 from k2m_core.tokenizer.dstformer import DSTformer
@@ -124,13 +125,19 @@ def masked_gaussian_smooth(values: Tensor, mask: Tensor, sigma: float) -> Tensor
     return torch.where(mask, torch.where(det > 1e-6, line, mean), values)
 
 
+# The starting root scale: the body fills ~60 % of a 16:9 frame's height (normalised units per metre).
+INIT_LOG_SCALE = math.log(INIT_HEIGHT_FILL * (2 * CANONICAL_SIZE[1] / max(CANONICAL_SIZE)) / INIT_BODY_HEIGHT_M)
+
+
 class SMPLHead(nn.Module):
-    """Decoder features → per-frame 6D rotations and pelvis (u, v, log s); per-clip betas.
+    """Decoder features → per-frame 6D rotations and root; per-clip betas. The root is the pelvis's
+    (u, v, log s) in the image with camera-frame tokens, its position in metres with body-frame ones.
 
-    Starts near an upright A-pose facing the camera (180° about x in the camera frame), pelvis at
-    the image centre, body filling ~60 % of a 16:9 frame's height, betas 0."""
+    Starts near an upright A-pose facing the camera (180° about x in the camera frame; the body
+    frame's rest with body-frame tokens, which the front view turns the same way), pelvis at the
+    image centre, body filling ~60 % of a 16:9 frame's height, betas 0."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, tokens: str = "camera") -> None:
         super().__init__()
         self.to_frame = nn.Linear(width, NUM_SMPL_JOINTS * 6 + 3)
         self.to_betas = nn.Linear(width, NUM_BETAS)
@@ -138,21 +145,21 @@ class SMPLHead(nn.Module):
             nn.init.trunc_normal_(layer.weight, std=1e-3)
         nn.init.zeros_(self.to_betas.bias)
         with torch.no_grad():
-            self.to_frame.bias.copy_(self.initial_frame())
+            self.to_frame.bias.copy_(self.initial_frame(tokens))
 
     @staticmethod
-    def initial_frame() -> Tensor:
+    def initial_frame(tokens: str = "camera") -> Tensor:
         axis_angle = torch.zeros(NUM_SMPL_JOINTS, 3)
-        axis_angle[0] = torch.tensor([math.pi, 0.0, 0.0])  # upright, facing the camera
+        if tokens == "camera":
+            axis_angle[0] = torch.tensor([math.pi, 0.0, 0.0])  # upright, facing the camera
         axis_angle[16] = torch.tensor([0.0, 0.0, -INIT_ARM_DROP])  # left arm down
         axis_angle[17] = torch.tensor([0.0, 0.0, INIT_ARM_DROP])  # right arm down
         rot6d = matrix_to_rot6d(axis_angle_to_matrix(axis_angle)).flatten()
-        frame_height = 2 * CANONICAL_SIZE[1] / max(CANONICAL_SIZE)  # in normalised units
-        log_scale = math.log(INIT_HEIGHT_FILL * frame_height / INIT_BODY_HEIGHT_M)
-        return torch.cat([rot6d, torch.tensor([0.0, 0.0, log_scale])])
+        root = [0.0, 0.0, INIT_LOG_SCALE] if tokens == "camera" else [0.0, 0.0, 0.0]
+        return torch.cat([rot6d, torch.tensor(root)])
 
     def forward(self, features: Tensor, frame_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``features (B, F, width)`` → ``rot6d (B, F, 24, 6)``, ``uvs (B, F, 3)``, ``betas (B, 10)``."""
+        """``features (B, F, width)`` → ``rot6d (B, F, 24, 6)``, root ``(B, F, 3)``, ``betas (B, 10)``."""
         frame = self.to_frame(features)
         rot6d = frame[..., :-3].unflatten(-1, (NUM_SMPL_JOINTS, 6))
         betas = self.to_betas(_masked_mean_time(features, frame_mask))
@@ -179,7 +186,13 @@ class MotionVQAdapter(nn.Module):
         self.quantizer = ResidualVQ(config.num_quantizers, config.codebook_size, config.code_dim,
                                     decay=config.ema_decay, dropout=config.quantizer_dropout)
         self.decoder = ConvDecoder(config.code_dim, config.width, config.down_stages, **conv)
-        self.head = SMPLHead(config.width)
+        self.head = SMPLHead(config.width, config.tokens)
+        self.view_head = None  # body-frame tokens: each clip's view from its encoder features, unquantised
+        if config.tokens == "body":
+            self.view_head = nn.Linear(config.code_dim, VIEW_SIZE)
+            nn.init.trunc_normal_(self.view_head.weight, std=1e-3)
+            with torch.no_grad():
+                self.view_head.bias.copy_(front_view(1, INIT_LOG_SCALE)[0])
         # The 2D pose prior exists only where it trains (a parameter no loss reaches would stall DDP).
         self.prior = PosePrior() if config.lambda_prior > 0 else None
         limits = load_pose_limits()
@@ -253,21 +266,41 @@ class MotionVQAdapter(nn.Module):
 
     # ---------------------------------------------------------------- output side
 
+    def _view(self, latent: Tensor, token_mask: Tensor) -> Tensor | None:
+        """Each clip's view ``(B, 6)`` from its unquantised latent (None with camera-frame tokens)."""
+        if self.view_head is None:
+            return None
+        with _float32(latent.device):
+            return self.view_head(_masked_mean_time(latent.float(), token_mask))
+
     def _decode_latent(self, latent: Tensor, token_mask: Tensor, frame_mask: Tensor, width: Tensor,
-                       height: Tensor, camera: Camera) -> tuple[SMPLMotion, Tensor, Tensor]:
+                       height: Tensor, camera: Camera, view: Tensor | None = None) -> tuple[SMPLMotion, Tensor, Tensor]:
         """latent ``(B, T, D)`` → SMPL motion of ``T·α`` frames (betas pooled over ``frame_mask``),
-        its COCO-17 keypoints in 3D ``(B, T·α, 17, 3)`` and the root's log-scale ``(B, T·α)``."""
+        its COCO-17 keypoints in 3D ``(B, T·α, 17, 3)`` and the root's log-scale ``(B, T·α)``;
+        ``view (B, 6)`` places body-frame motion before the camera (`k2m_core.tokenizer.bodyframe`)."""
         features, _ = self.decoder(latent.transpose(1, 2), token_mask)
         with _float32(latent.device):  # bf16 would round the pelvis to ~2 px and depth to ~0.4 %
-            rot6d, uvs, betas = self.head(features.transpose(1, 2).float(), frame_mask)
+            rot6d, root, betas = self.head(features.transpose(1, 2).float(), frame_mask)
             batch, frames = rot6d.shape[:2]
             rotmats = rot6d_to_matrix(rot6d)
             half = torch.maximum(width, height)[:, None].float() / 2
-            log_scale = masked_gaussian_smooth(uvs[..., 2], frame_mask, self.config.depth_smoothing)
-            uvs = torch.cat([uvs[..., :2], (log_scale + torch.log(half))[..., None]], dim=-1)
             principal = None if camera.principal is None else camera.principal[:, None]
-            pelvis = uvs_to_point(uvs, width[:, None].float(), height[:, None].float(), camera.focal[:, None],
-                                  principal)  # (B, F, 3)
+            if view is None:
+                log_scale = masked_gaussian_smooth(root[..., 2], frame_mask, self.config.depth_smoothing)
+                uvs = torch.cat([root[..., :2], (log_scale + torch.log(half))[..., None]], dim=-1)
+                pelvis = uvs_to_point(uvs, width[:, None].float(), height[:, None].float(), camera.focal[:, None],
+                                      principal)  # (B, F, 3)
+            else:
+                orient, root = to_body_frame(rotmats[:, :, 0], root)
+                root = torch.stack([masked_gaussian_smooth(axis, frame_mask, self.config.depth_smoothing)
+                                    for axis in root.unbind(-1)], dim=-1)
+                rotation = view_rotation(view)[:, None]  # (B, 1, 3, 3)
+                first = torch.cat([view[:, 3:5], view[:, 5:6] + torch.log(half)], dim=-1)
+                root0 = uvs_to_point(first, width.float(), height.float(), camera.focal,
+                                     None if camera.principal is None else camera.principal)  # (B, 3)
+                rotmats = torch.cat([(rotation @ orient)[:, :, None], rotmats[:, :, 1:]], dim=2)
+                pelvis = (rotation @ root[..., None])[..., 0] + root0[:, None]
+                log_scale = torch.log(camera.focal[:, None] / pelvis[..., 2].clamp_min(1e-3) / half)
             transl = pelvis - self.body.rest_joints(betas)[:, None, 0]
             out = self.body(rotmats.flatten(0, 1), betas.repeat_interleave(frames, dim=0), transl.flatten(0, 1))
         motion = SMPLMotion(rotmats=rotmats, betas=betas, transl=transl,
@@ -291,7 +324,7 @@ class MotionVQAdapter(nn.Module):
         with _float32(latent.device):
             rvq = self.quantizer(latent.float(), token_mask)
         motion, keypoints3d, log_scale = self._decode_latent(rvq.latent, token_mask, frame_mask, width, height,
-                                                             camera)
+                                                             camera, self._view(latent, token_mask))
         motion, keypoints3d, log_scale = motion.crop(frames), keypoints3d[:, :frames], log_scale[:, :frames]
         with _float32(latent.device):
             pred_px, in_front = camera.project(keypoints3d, width, height)
@@ -346,13 +379,15 @@ class MotionVQAdapter(nn.Module):
         with torch.no_grad():
             padded, frame_mask = self._pad(mirror_clip(keypoints), valid)
             latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
+            view = self._view(latent, token_mask)
             with _float32(latent.device):
                 latent = self.quantizer.codes_to_latent(self.quantizer.encode(latent.float(), token_mask))
             twin_camera = camera  # the mirrored image's principal point is the mirror of the clip's
             if camera.principal is not None:
                 twin_camera = Camera(camera.focal, torch.stack([width - camera.principal[:, 0],
                                                                 camera.principal[:, 1]], dim=-1))
-            twin, twin_keypoints, _ = self._decode_latent(latent, token_mask, frame_mask, width, height, twin_camera)
+            twin, twin_keypoints, _ = self._decode_latent(latent, token_mask, frame_mask, width, height, twin_camera,
+                                                          view)
             with _float32(latent.device):
                 flip = torch.tensor([-1.0, 1.0, 1.0], device=latent.device)
                 twin_joints = twin.joints[:, :frames, list(SMPL_MIRROR)] * flip
@@ -421,5 +456,6 @@ class MotionVQAdapter(nn.Module):
         if focal is None:
             focal = FOCAL if self.config.focal_source == "paper" else CANONICAL_FOCAL
         camera = Camera(torch.full((codes.shape[0],), float(focal), device=codes.device), None)
-        motion, _, _ = self._decode_latent(latent, token_mask, frame_mask, width, height, camera)
+        view = None if self.view_head is None else front_view(len(codes), INIT_LOG_SCALE, codes.device)
+        motion, _, _ = self._decode_latent(latent, token_mask, frame_mask, width, height, camera, view)
         return motion.crop(frames)
