@@ -31,8 +31,7 @@ def bench(adapter: str, device_name: str, data_path: str, args) -> dict:
     torch.manual_seed(0)
     model = build_tokenizer(preset(args.preset, adapter=adapter, window=args.window)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4)
-    batches = WindowSampler(dataset, "train", args.window, args.batch, seed=0, mirror=0.5,
-                            conf_threshold=model.config.conf_threshold)
+    batches = WindowSampler(dataset, "train", args.window, args.batch, seed=0, mirror=0.5)
     use_bf16 = device.type == "cuda"
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()

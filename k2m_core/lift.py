@@ -25,7 +25,6 @@ import torch
 from k2m_core.errors import UserError
 from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS, NUM_ROWS, camera_focal
 from k2m_core.rotations import matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
-from k2m_core.tokenizer.framing import Framing, clip_framing
 
 MODEL_FPS = 30.0
 WINDOW = 128  # frames per decoded window: about 4 s, inside the 2–10 s clips tokenizers train on
@@ -132,13 +131,10 @@ def lift_keypoints(tokenizer, keypoints: np.ndarray, focal: float, *, window: in
     rot6d = np.zeros((frames, 24, 6))
     transl, joints = np.zeros((frames, 3)), np.zeros((frames, 24, 3))
     weights, betas = np.zeros(frames), np.zeros(10)
-    # Every window is framed as the whole input is, so the body keeps its size and place across them.
-    scale, centre = clip_framing(keypoints, tokenizer.config.conf_threshold)
-    framing = Framing.of(torch.tensor([scale], device=device), torch.from_numpy(centre)[None].to(device))
     for start, stop in spans:
         clip = torch.from_numpy(np.ascontiguousarray(keypoints[start:stop], dtype=np.float32))[None].to(device)
         valid = torch.ones(1, stop - start, dtype=torch.bool, device=device)
-        smpl = tokenizer(clip, valid, torch.tensor([focal], dtype=torch.float32, device=device), framing).smpl
+        smpl = tokenizer(clip, valid, torch.tensor([focal], dtype=torch.float32, device=device)).smpl
         weight = _fade(start, stop, spans)
         rot6d[start:stop] += weight[:, None, None] * matrix_to_rot6d(smpl.rotmats[0].double()).cpu().numpy()
         transl[start:stop] += weight[:, None] * smpl.transl[0].double().cpu().numpy()

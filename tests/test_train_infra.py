@@ -34,7 +34,7 @@ class ToyModel(torch.nn.Module):
                                        torch.nn.Linear(32, 51))
         self.calls, self.nan_after = 0, nan_after
 
-    def forward(self, keypoints, valid, focal, framing):
+    def forward(self, keypoints, valid, focal):
         x = keypoints[..., :17, :] / torch.tensor([1000.0, 1000.0, 1.0])
         x = x.flatten(-2)
         err = ((self.net(x) - x) ** 2).mean(-1)
@@ -94,16 +94,16 @@ def test_config_toml_round_trip_and_overrides(tmp_path):
 
 def test_windows_are_deterministic_padded_and_sharded(tmp_path):
     ds = make_dataset(tmp_path / "d.h5")
-    full = WindowSampler(ds, "train", window=64, global_batch=8, seed=3, conf_threshold=0.8)
+    full = WindowSampler(ds, "train", window=64, global_batch=8, seed=3)
     a, b = full[5], full[5]
     assert torch.equal(a.keypoints, b.keypoints) and not torch.equal(a.keypoints, full[6].keypoints)
     assert a.keypoints.shape == (8, 64, 18, 3)
     short = a.valid.sum(1) < 64
     assert short.any() and (a.keypoints[~a.valid] == 0).all()
-    halves = [WindowSampler(ds, "train", 64, 8, 3, conf_threshold=0.8, rank=r, world_size=2)[5] for r in (0, 1)]
+    halves = [WindowSampler(ds, "train", 64, 8, 3, rank=r, world_size=2)[5] for r in (0, 1)]
     assert torch.equal(torch.cat([h.keypoints for h in halves]), a.keypoints)
     with pytest.raises(UserError, match="divisible"):
-        WindowSampler(ds, "train", 64, 7, 3, conf_threshold=0.8, world_size=2)
+        WindowSampler(ds, "train", 64, 7, 3, world_size=2)
 
 
 def test_mirror_swaps_sides_and_flips_x():
@@ -134,7 +134,7 @@ def run_toy(run_dir, ds, steps, *, resume=False, create=True, save_every=5, mode
         create_run_dir(run_dir, config, force=True, command="test")
     torch.manual_seed(0)
     model = model or ToyModel()
-    sampler = WindowSampler(ds, "train", 32, batch, seed, conf_threshold=0.8, rank=dist.rank, world_size=dist.world_size)
+    sampler = WindowSampler(ds, "train", 32, batch, seed, rank=dist.rank, world_size=dist.world_size)
     fit(model, sampler, config, run_dir, dist=dist, device=torch.device("cpu"), resume=resume)
     return model
 

@@ -9,10 +9,9 @@ import torch
 from k2m_core.body import load_body_model
 from k2m_core.camera import project
 from k2m_core.data.dataset import Dataset, DatasetWriter
-from k2m_core.keypoints import make_clip, mirror_clip
+from k2m_core.keypoints import make_clip
 from k2m_core.rotations import axis_angle_to_matrix
 from k2m_core.tokenizer import MotionVQAdapter, preset
-from k2m_core.tokenizer.framing import canonical_framing
 from k2m_core.tokenizer.views import PosePrior, normalise_pose, prior_losses, random_rotations, rotate_about
 from k2m_core.train.windows import WindowSampler
 from test_tokenizer import synthetic_clips
@@ -142,47 +141,6 @@ def test_training_batches_carry_each_clips_focal_length(tmp_path):
             writer.add_clip(f"c{i}", clip, ["x"], video=f"v{i}", focal=focal)
     dataset = Dataset(tmp_path / "d.h5")
     split = next(name for name in ("train", "val", "test") if len(dataset.splits[name]))
-    batch = WindowSampler(dataset, split, 16, 6, seed=0, conf_threshold=0.8)[0]
+    batch = WindowSampler(dataset, split, 16, 6, seed=0)[0]
     assert torch.equal(batch.focal, torch.from_numpy(dataset.focals[batch.clip_index.numpy()]))
-    assert set(batch.model_inputs()) == {"keypoints", "valid", "focal", "framing"}
-
-
-def approaching_clip(frames: int = 120, width: float = 1280, height: float = 720) -> np.ndarray:
-    """A standing body whose image grows 3× over the clip (a walk towards the camera), ``(F, 18, 3)``."""
-    t = np.linspace(0, 1, frames)[:, None, None]
-    rng = np.random.default_rng(1)
-    pose = rng.uniform(-1, 1, (17, 2)) * [15, 60]
-    pose[[5, 6], 1], pose[[11, 12], 1] = -40.0, 0.0  # shoulders 40 px above the hips at the start
-    xy = np.array([300.0, 400.0]) + pose * (1 + 2 * t) + [200.0, 0.0] * t
-    return make_clip(xy, np.ones((frames, 17)), width, height)
-
-
-def test_windows_are_framed_as_their_whole_clip_so_size_changes_survive(tmp_path):
-    with DatasetWriter(tmp_path / "d.h5") as writer:
-        for i in range(3):
-            writer.add_clip(f"c{i}", approaching_clip(), ["x"], video=f"v{i}", focal=1000.0)
-    dataset = Dataset(tmp_path / "d.h5")
-    split = next(name for name in ("train", "val", "test") if len(dataset.splits[name]))
-    sampler = WindowSampler(dataset, split, 16, 32, seed=0, conf_threshold=0.5, mirror=0.5)
-    batch = sampler[0]
-    whole = canonical_framing(torch.from_numpy(approaching_clip())[None], torch.ones(1, 120, dtype=torch.bool), 0.5)
-    flipped = canonical_framing(torch.from_numpy(mirror_clip(approaching_clip()))[None],
-                                torch.ones(1, 120, dtype=torch.bool), 0.5)
-    for row in range(len(batch)):  # every window carries its clip's framing, mirrored with the window
-        own = flipped if batch.keypoints[row, 0, 0, 0] > 640 else whole
-        assert torch.allclose(batch.frame_scale[row], own.scale[0])
-        assert torch.allclose(batch.frame_centre[row], own.source_centre[0])
-    # The model frames a window with it: the window's torso keeps its size in the clip, so the
-    # first and last windows differ in size by the clip's growth, not by 1 as they would alone.
-    model = MotionVQAdapter(preset("tiny", conf_threshold=0.5), BODY)
-    clip = torch.from_numpy(approaching_clip())[None]
-    windows = [clip[:, :16], clip[:, -16:]]
-    valid = torch.ones(1, 16, dtype=torch.bool)
-
-    def torso(keypoints):
-        return (keypoints[0, :, [5, 6], :2].mean(-2) - keypoints[0, :, [11, 12], :2].mean(-2)).norm(dim=-1).mean()
-
-    framed = [torso(model._to_working_frame(w, valid, None, whole)[0]) for w in windows]
-    alone = [torso(model._to_working_frame(w, valid, None)[0]) for w in windows]
-    assert float(framed[1] / framed[0]) > 2.5
-    assert abs(float(alone[1] / alone[0]) - 1) < 0.05
+    assert set(batch.model_inputs()) == {"keypoints", "valid", "focal"}

@@ -33,7 +33,6 @@ import torch
 
 from k2m_core.data.dataset import Dataset
 from k2m_core.keypoints import FRAME_SIZE_ROW, NUM_JOINTS
-from k2m_core.tokenizer.framing import Framing, clip_framing
 from k2m_core.tokenizer.losses import to_reference_pixels
 
 LEFT_HIP, RIGHT_HIP = 1, 2  # SMPL joints
@@ -154,13 +153,6 @@ def apose_joints(model, device: torch.device) -> torch.Tensor:
     return rest - rest[:1]
 
 
-def whole_clip_framing(dataset: Dataset, clips: list[int], conf_threshold: float, device) -> Framing:
-    """The `Framing` of each of ``clips`` as a whole, for scoring pieces of long clips."""
-    framings = [clip_framing(dataset.keypoints(clip), conf_threshold) for clip in clips]
-    return Framing.of(torch.tensor([scale for scale, _ in framings], device=device),
-                      torch.from_numpy(np.stack([centre for _, centre in framings])).to(device))
-
-
 @torch.no_grad()
 def reconstruction_metrics(model, dataset: Dataset, split: str, device: torch.device, *,
                            max_clips: int | None = None, batch_size: int = 16) -> dict[str, float]:
@@ -190,7 +182,7 @@ def reconstruction_metrics(model, dataset: Dataset, split: str, device: torch.de
             valid[row, :length] = True
         kp, ok = torch.from_numpy(keypoints).to(device), torch.from_numpy(valid).to(device)
         focal = torch.from_numpy(dataset.focals[[clip for clip, _, _ in chunk]]).to(device)
-        out = model(kp, ok, focal, whole_clip_framing(dataset, [clip for clip, _, _ in chunk], threshold, device))
+        out = model(kp, ok, focal)
         width, height = kp[:, 0, FRAME_SIZE_ROW, 0], kp[:, 0, FRAME_SIZE_ROW, 1]
         confident = (kp[..., :NUM_JOINTS, 2] >= threshold) & ok[..., None]
         err = (to_reference_pixels(out.pred_keypoints.float(), width, height)

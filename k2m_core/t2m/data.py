@@ -33,7 +33,6 @@ from k2m_core.data.dataset import Dataset
 from k2m_core.errors import UserError
 from k2m_core.t2m.config import TokenSpec
 from k2m_core.text import TextEncoder, encoder_kind
-from k2m_core.tokenizer.framing import canonical_framing
 
 TEXT_GROUP = "text_features"
 TOKENS_GROUP = "motion_tokens"
@@ -128,9 +127,8 @@ def tokenize_clips(dataset: Dataset, tokenizer: torch.nn.Module, *, device: torc
             valid[row, :lengths[at]] = True
         keypoints_t, valid_t = torch.from_numpy(keypoints).to(device), torch.from_numpy(valid).to(device)
         focal_t = torch.from_numpy(dataset.focals[wanted[rows]]).to(device)
-        framing = canonical_framing(keypoints_t, valid_t, config.conf_threshold)  # the whole clips' (windows share it)
-        codes = torch.cat([tokenizer.encode(keypoints_t[:, lo:lo + window], valid_t[:, lo:lo + window], focal_t,
-                                            framing) for lo in range(0, frames, window)], dim=1).cpu().numpy()
+        codes = torch.cat([tokenizer.encode(keypoints_t[:, lo:lo + window], valid_t[:, lo:lo + window], focal_t)
+                           for lo in range(0, frames, window)], dim=1).cpu().numpy()
         for row, at in enumerate(rows):
             count = -(-int(lengths[at]) // config.downsample)
             out[at] = codes[row, :count]

@@ -16,19 +16,12 @@ with c the centre of the box around every seen keypoint of the clip, and k such 
 torso length (mid-shoulder to mid-hip) is ``TORSO_FILL`` of the frame height, shrunk where needed so
 the whole box fits in ``FIT`` of the frame (a run across the image stays in it). Confidences are
 unchanged; unseen keypoints stay at (0, 0).
-
-The framing is always the **whole clip's**, also where the model sees only a window of it (training
-windows, long clips encoded or lifted piece by piece): a framing per window would scale every window
-to the same body size, so a person walking towards the camera would look the same size all along,
-and the tokenizer would never learn to decode the approach (measured: the decoded root kept about
-5 % of the true travel along the camera axis while training windows were framed on their own).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -55,13 +48,6 @@ class Framing:
         shape = (pixels.shape[0],) + (1,) * (pixels.dim() - 2)
         return ((pixels - self.source_centre.reshape(*shape, 2)) * self.scale.reshape(*shape, 1)
                 + self.target_centre.reshape(*shape, 2))
-
-    @classmethod
-    def of(cls, scale: Tensor, source_centre: Tensor) -> "Framing":
-        """The framing with ``scale (B,)`` and ``source_centre (B, 2)``, into the canonical frame's centre."""
-        target = torch.tensor([CANONICAL_SIZE[0] / 2, CANONICAL_SIZE[1] / 2], dtype=source_centre.dtype,
-                              device=source_centre.device)
-        return cls(scale=scale, source_centre=source_centre, target_centre=target.expand_as(source_centre))
 
     def camera(self, focal: Tensor, width: Tensor, height: Tensor) -> tuple[Tensor, Tensor]:
         """The pinhole camera that sees the canonical frame: a source camera of focal length
@@ -104,14 +90,6 @@ def canonical_framing(keypoints: Tensor, valid: Tensor, conf_threshold: float) -
     source_centre = torch.where(any_seen[:, None], (lo + hi) / 2, size / 2)
     target_centre = torch.tensor([width / 2, height / 2], device=xy.device).expand_as(source_centre)
     return Framing(scale=scale, source_centre=source_centre, target_centre=target_centre)
-
-
-def clip_framing(keypoints: np.ndarray, conf_threshold: float) -> tuple[float, np.ndarray]:
-    """`canonical_framing` of one whole clip ``(F, 18, 3)`` → its scale and source centre ``(2,)``,
-    for callers that hand the model windows of the clip (`Framing.of` rebuilds the batch's)."""
-    clip = torch.from_numpy(np.ascontiguousarray(keypoints, dtype=np.float32))[None]
-    framing = canonical_framing(clip, torch.ones(clip.shape[:2], dtype=torch.bool), conf_threshold)
-    return float(framing.scale[0]), framing.source_centre[0].numpy()
 
 
 def reframe(keypoints: Tensor, valid: Tensor, framing: Framing) -> Tensor:

@@ -210,25 +210,21 @@ class MotionVQAdapter(nn.Module):
         size = torch.where((size > 0).all(-1, keepdim=True), size, fallback)
         return size[:, 0], size[:, 1]
 
-    def _to_working_frame(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None,
-                          framing: Framing | None = None) -> tuple[Tensor, Framing | None, Camera]:
+    def _to_working_frame(self, keypoints: Tensor, valid: Tensor,
+                          focal: Tensor | None) -> tuple[Tensor, Framing | None, Camera]:
         """The clips in the frame the model works in, the `Framing` that took them there (None with
         ``framing = "source"``: the input's own frame) and the camera that sees that frame.
 
         ``focal (B,)``: each clip's focal length in pixels of its own frame (None: the paper's
         5000 px). With ``focal_source = "paper"`` the model ignores it and projects every frame it
-        works in with f = 5000 px about the image centre, as the paper does. ``framing``: the
-        whole clip's `Framing` where ``keypoints`` are a window of a longer clip (None: these
-        frames are the clip)."""
+        works in with f = 5000 px about the image centre, as the paper does."""
         batch = keypoints.shape[0]
         if focal is None:
             focal = keypoints.new_full((batch,), FOCAL)
         focal = focal.float()
-        if self.config.framing != "canonical":
-            framing = None
-        else:
-            if framing is None:
-                framing = canonical_framing(keypoints, valid, self.config.conf_threshold)
+        framing = None
+        if self.config.framing == "canonical":
+            framing = canonical_framing(keypoints, valid, self.config.conf_threshold)
             width, height = self.frame_size(keypoints, valid)
             keypoints = reframe(keypoints, valid, framing)
         if self.config.focal_source == "paper":
@@ -309,15 +305,13 @@ class MotionVQAdapter(nn.Module):
 
     # ---------------------------------------------------------------- public API
 
-    def forward(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None,
-                framing: Framing | None = None) -> TokenizerOutput:
+    def forward(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None) -> TokenizerOutput:
         """``keypoints (B, F, 18, 3)`` float (pixels, confidences, row 17 = (W, H, 1)),
         ``valid (B, F)`` bool (False = padding), ``focal (B,)`` each clip's focal length in pixels
-        (None: 5000), ``framing`` the whole clips' where these are windows of them (see
-        `k2m_core.tokenizer.framing`; None: computed from these frames) → losses, predictions and codes."""
+        (None: 5000) → losses, predictions and codes."""
         frames = keypoints.shape[1]
         keypoints, valid = keypoints.float(), valid.bool()
-        keypoints, framing, camera = self._to_working_frame(keypoints, valid, focal, framing)  # losses are taken there
+        keypoints, framing, camera = self._to_working_frame(keypoints, valid, focal)  # losses are taken there
         padded, frame_mask = self._pad(keypoints, valid)
         width, height = self.frame_size(keypoints, valid)
         latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
@@ -421,12 +415,11 @@ class MotionVQAdapter(nn.Module):
             discriminator, tokenizer = prior_losses(self.prior, real, fake)
         return {"prior": tokenizer, "prior_d": discriminator}
 
-    def encode(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None,
-               framing: Framing | None = None) -> Tensor:
-        """Motion tokens ``(B, ceil(F/α), Q)`` long (−1 at fully padded positions); arguments as
-        `forward`. Call ``.eval()`` first for deterministic codes; never changes the codebooks."""
+    def encode(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None) -> Tensor:
+        """Motion tokens ``(B, ceil(F/α), Q)`` long (−1 at fully padded positions). Call ``.eval()``
+        first for deterministic codes; never changes the codebooks."""
         valid = valid.bool()
-        keypoints, _, _ = self._to_working_frame(keypoints.float(), valid, focal, framing)
+        keypoints, _, _ = self._to_working_frame(keypoints.float(), valid, focal)
         padded, frame_mask = self._pad(keypoints, valid)
         latent, token_mask = self._encode_latent(padded, frame_mask, *self.frame_size(padded, frame_mask))
         with _float32(latent.device):

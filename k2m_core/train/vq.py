@@ -39,9 +39,8 @@ def train_vq(config: VQRunConfig, out: Path, *, resume: bool = False, force: boo
         dataset, dist = session.dataset, session.dist
         session.start(config)
         model = build_tokenizer(config.model)
-        batches = WindowSampler(dataset, "train", config.model.window, config.train.batch_size, config.train.seed,
-                                conf_threshold=config.model.conf_threshold, rank=dist.rank,
-                                world_size=dist.world_size, mirror=config.mirror)
+        batches = WindowSampler(dataset, "train", config.model.window, config.train.batch_size,
+                                config.train.seed, rank=dist.rank, world_size=dist.world_size, mirror=config.mirror)
         split = "val" if len(dataset.splits["val"]) else "train"
 
         def evaluate(model, step):

@@ -4,9 +4,7 @@ A batch is a pure function of ``(seed, step)``: the global batch is drawn from a
 with both, and each DDP rank takes its contiguous slice. So resuming needs no loader state, and
 a 2-process run sees exactly the batch a 1-process run would. Clips shorter than the window are
 zero-padded with ``valid = False``. Optional horizontal mirroring (a mirrored video is still a
-valid video) flips x and swaps left/right keypoints. Each window comes with its whole clip's
-canonical framing (`k2m_core.tokenizer.framing`), so a window shows the body at the size and place
-it has in its clip.
+valid video) flips x and swaps left/right keypoints.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ import torch
 from k2m_core.data.dataset import Dataset
 from k2m_core.errors import UserError
 from k2m_core.keypoints import mirror_clip
-from k2m_core.tokenizer.framing import Framing, clip_framing
 
 IN_MEMORY_BYTES = 2 << 30  # datasets below this are read into RAM once per process
 
@@ -30,28 +27,23 @@ class WindowBatch:
     valid: torch.Tensor  # (B, W) bool
     clip_index: torch.Tensor  # (B,) int64
     focal: torch.Tensor  # (B,) float32: each clip's focal length in pixels
-    frame_scale: torch.Tensor  # (B,) float32: the whole (mirrored where the window is) clip's framing
-    frame_centre: torch.Tensor  # (B, 2) float32
 
     def __len__(self) -> int:
         return self.keypoints.shape[0]
 
     def model_inputs(self) -> dict:
-        return {"keypoints": self.keypoints, "valid": self.valid, "focal": self.focal,
-                "framing": Framing.of(self.frame_scale, self.frame_centre)}
+        return {"keypoints": self.keypoints, "valid": self.valid, "focal": self.focal}
 
     def to(self, device) -> "WindowBatch":
         return WindowBatch(self.keypoints.to(device, non_blocking=True), self.valid.to(device),
-                           self.clip_index.to(device), self.focal.to(device), self.frame_scale.to(device),
-                           self.frame_centre.to(device))
+                           self.clip_index.to(device), self.focal.to(device))
 
 
 class WindowSampler(torch.utils.data.Dataset):
     """``sampler[step]`` → this rank's `WindowBatch` of global step ``step``."""
 
     def __init__(self, dataset: Dataset, split: str, window: int, global_batch: int, seed: int, *,
-                 conf_threshold: float, rank: int = 0, world_size: int = 1, mirror: float = 0.0) -> None:
-        """``conf_threshold``: the tokenizer's, which decides the keypoints its framing counts."""
+                 rank: int = 0, world_size: int = 1, mirror: float = 0.0) -> None:
         if global_batch % world_size:
             raise UserError(f"--batch-size {global_batch} must be divisible by the {world_size} processes")
         self.clips = dataset.splits[split]
@@ -61,9 +53,7 @@ class WindowSampler(torch.utils.data.Dataset):
         self.window, self.global_batch, self.seed = window, global_batch, seed
         self.rank, self.world_size, self.mirror = rank, world_size, mirror
         self.lengths = dataset.lengths[self.clips]  # per split clip
-        self.conf_threshold = conf_threshold
         self._memory: np.ndarray | None = None
-        self._framings: dict[tuple[int, bool], tuple[float, np.ndarray]] = {}
 
     def __len__(self) -> int:  # steps are unbounded; DataLoader samplers pass explicit step numbers
         return 1 << 62
@@ -77,14 +67,6 @@ class WindowSampler(torch.utils.data.Dataset):
             return self._memory[lo:lo + length]
         return self.dataset.keypoints(clip, start, length)
 
-    def _framing(self, clip: int, flip: bool) -> tuple[float, np.ndarray]:
-        """The whole clip's framing (of its mirror image where ``flip``), computed once per process."""
-        key = (clip, flip)
-        if key not in self._framings:
-            frames = self._frames(clip, 0, int(self.dataset.lengths[clip]))
-            self._framings[key] = clip_framing(mirror_clip(frames) if flip else frames, self.conf_threshold)
-        return self._framings[key]
-
     def __getitem__(self, step: int) -> WindowBatch:
         rng = np.random.default_rng([self.seed, step])
         pick = rng.integers(len(self.clips), size=self.global_batch)
@@ -94,15 +76,12 @@ class WindowSampler(torch.utils.data.Dataset):
         mine = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
         keypoints = np.zeros((per_rank, self.window, 18, 3), dtype=np.float32)
         valid = np.zeros((per_rank, self.window), dtype=bool)
-        scales, centres = np.zeros(per_rank, dtype=np.float32), np.zeros((per_rank, 2), dtype=np.float32)
         for row, (k, start, flip) in enumerate(zip(pick[mine], starts[mine], flips[mine])):
             frames = self._frames(int(self.clips[k]), int(start), self.window)
             keypoints[row, :len(frames)] = frames
             valid[row, :len(frames)] = True
             if flip:
                 keypoints[row, :len(frames)] = mirror_clip(frames)
-            scales[row], centres[row] = self._framing(int(self.clips[k]), bool(flip))
         clips = self.clips[pick[mine]]
         return WindowBatch(torch.from_numpy(keypoints), torch.from_numpy(valid), torch.from_numpy(clips.astype(np.int64)),
-                           torch.from_numpy(self.dataset.focals[clips]), torch.from_numpy(scales),
-                           torch.from_numpy(centres))
+                           torch.from_numpy(self.dataset.focals[clips]))
