@@ -60,19 +60,6 @@ def test_turning_a_body_and_projecting_it_is_exact_against_posing_it_turned():
     assert torch.allclose(back, first.keypoints, atol=1e-5)
 
 
-def test_turning_about_each_frames_pelvis_leaves_the_root_path_where_it_was():
-    """The prior's views: a body walking towards the camera, turned, stays at each frame's own
-    distance (turned about one point, its path would swing round and pass the camera)."""
-    orient = axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0]))
-    path = torch.stack([torch.tensor([0.0, 0.0, z]) for z in (6.0, 4.5, 3.0)])
-    joints = torch.stack([posed_body(orient, p, frames=1).joints[0] for p in path])[None]  # (1, 3, 24, 3)
-    rot = random_rotations(1, 0.0, generator=torch.Generator().manual_seed(1))
-    turned = rotate_about(joints, rot, joints[:, :, 0])
-    assert torch.allclose(turned[:, :, 0], joints[:, :, 0])
-    spread = (turned - turned[:, :, :1]).norm(dim=-1)  # the pose itself is only turned
-    assert torch.allclose(spread, (joints - joints[:, :, :1]).norm(dim=-1), atol=1e-5)
-
-
 def test_normalised_poses_ignore_position_and_size():
     pixels = torch.rand(4, 17, 2) * 500
     moved = pixels * 2.5 + torch.tensor([300.0, -40.0])

@@ -138,13 +138,12 @@ class TokenizerConfig:
         return self
 
 
-RECIPE = dict(lambda_prior=0.1, lambda_mirror=2.0, conf_threshold=0.5, tokens="body")
+RECIPE = dict(lambda_prior=0.1, lambda_mirror=2.0, conf_threshold=0.5)
 
 PRESETS: dict[str, TokenizerConfig] = {
     # The paper's sizes (§5.1, docs/design.md#ref-momask).
     # The paper's sizes, with the measured recipe for 3D (k2m-mini model card, "3D from 2D"): the
-    # 2D pose prior, the mirror pull, the far side of the body counted (confidence ≥ 0.5), and
-    # body-frame tokens.
+    # 2D pose prior, the mirror pull, and the far side of the body counted (confidence ≥ 0.5).
     "paper": TokenizerConfig(**RECIPE),
     # Learns in minutes on a 2-core CPU.
     # The adapter's cost grows with 17 tokens per frame × dim², hence its small dimension.

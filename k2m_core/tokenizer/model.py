@@ -44,7 +44,8 @@ from k2m_core.tokenizer.dstformer import DSTformer
 from k2m_core.tokenizer.framing import CANONICAL_FOCAL, CANONICAL_SIZE, Framing, canonical_framing, reframe
 from k2m_core.tokenizer.pose_limits import load_pose_limits
 from k2m_core.tokenizer.quantizer import ResidualVQ
-from k2m_core.tokenizer.views import PRIOR_JOINTS, PosePrior, normalise_pose, prior_losses, random_rotations, rotate_about
+from k2m_core.tokenizer.views import (PRIOR_JOINTS, PosePrior, clip_pivot, normalise_pose, prior_losses,
+                                      random_rotations, rotate_about)
 
 NUM_SMPL_JOINTS = 24
 NUM_BETAS = 10
@@ -406,7 +407,7 @@ class MotionVQAdapter(nn.Module):
         with _float32(keypoints.device):
             rotation = random_rotations(len(keypoints3d), math.radians(self.config.view_elevation_deg),
                                         device=keypoints.device)
-            turned = rotate_about(keypoints3d, rotation, motion.joints[:, :, 0])  # each frame about its pelvis
+            turned = rotate_about(keypoints3d, rotation, clip_pivot(motion.joints[:, :, 0], valid))
             turned_px, turned_front = camera.project(turned, width, height)
             true, counted = self._targets(keypoints, valid, width, height)
             real = normalise_pose(true[counted[..., list(PRIOR_JOINTS)].all(-1)])

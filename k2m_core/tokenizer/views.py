@@ -11,12 +11,8 @@ latter indistinguishable (least-squares GAN). The prior sees poses normalised fo
 turned projection and asking for the turned body back — was built and measured too, and removed:
 the k2m-mini model card's "3D from 2D" section has the numbers.)
 
-Rotations turn the body about the camera's vertical axis through each frame's own pelvis (azimuth
-uniform over the circle, one per clip) and tilt it by a small elevation. Each frame stays at its
-own distance: turning about the clip's mean pelvis instead swung the root's path round with the
-body, so a walk towards the camera, turned, passed close to it or behind it, and the prior then
-favoured roots that kept still in depth (the decoded root kept 7 % of the travel along the camera
-axis; the k2m-mini model card has the measurements).
+Rotations turn the body about the camera's vertical axis through the clip's mean pelvis (azimuth
+uniform over the circle) and tilt it by a small elevation, so the root's path turns with the body.
 """
 
 from __future__ import annotations
@@ -46,10 +42,15 @@ def random_rotations(batch: int, max_elevation: float, *, generator: torch.Gener
     return about_x @ about_y
 
 
+def clip_pivot(pelvis: Tensor, valid: Tensor) -> Tensor:
+    """Mean pelvis of each clip over its valid frames: ``pelvis (B, F, 3)``, ``valid (B, F)`` → ``(B, 3)``."""
+    weights = valid.to(pelvis.dtype)[..., None]
+    return (pelvis * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
 def rotate_about(points: Tensor, rotation: Tensor, pivot: Tensor) -> Tensor:
-    """``points (B, F, J, 3)`` turned by ``rotation (B, 3, 3)`` about ``pivot``: ``(B, F, 3)``, a
-    point per frame (each frame's pelvis), or ``(B, 3)``, one for every frame."""
-    centre = pivot[:, None, None] if pivot.dim() == 2 else pivot[:, :, None]
+    """``points (B, F, J, 3)`` turned by ``rotation (B, 3, 3)`` about ``pivot (B, 3)``."""
+    centre = pivot[:, None, None]
     return (points - centre) @ rotation[:, None].transpose(-1, -2) + centre
 
 
