@@ -954,7 +954,7 @@ def test_item13_workers_die_with_a_killed_preprocess(world, tmp_path):
     tracker) must not stay behind; the next run removes the temp file the killed one left."""
     inputs = tmp_path / "inputs"
     inputs.mkdir()
-    for k in range(40):  # enough work that the workers are busy when the parent dies
+    for k in range(200):  # enough work that the workers are busy when the parent dies (40 was not, on a quiet machine)
         shutil.copy(world.jsonl, inputs / f"part{k:02d}.jsonl")
         (inputs / f"part{k:02d}.jsonl").write_text(world.jsonl.read_text().replace('"video": "synth', f'"video": "p{k}_'))
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
