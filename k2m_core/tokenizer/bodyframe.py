@@ -12,7 +12,7 @@ features and never quantised, places that motion before the clip's camera:
 with ``root0_camera`` the first frame's root from its image position and scale (u0, v0, log s0:
 `k2m_core.camera.uvs_to_point`, as camera-frame tokens decode every frame's). R_x(π) turns the body
 frame's y-up into the camera's y-down, so yaw 0, elevation 0 is a body facing the camera upright:
-the `FRONT_VIEW` generation decodes with. Whatever facing the decoder outputs at the first frame is
+the `front_view` generation decodes with. Whatever facing the decoder outputs at the first frame is
 removed (`to_body_frame`), so only the view can say where the camera is.
 """
 

@@ -292,8 +292,7 @@ class MotionVQAdapter(nn.Module):
                                     for axis in root.unbind(-1)], dim=-1)
                 rotation = view_rotation(view)[:, None]  # (B, 1, 3, 3)
                 first = torch.cat([view[:, 3:5], view[:, 5:6] + torch.log(half)], dim=-1)
-                root0 = uvs_to_point(first, width.float(), height.float(), camera.focal,
-                                     None if camera.principal is None else camera.principal)  # (B, 3)
+                root0 = uvs_to_point(first, width.float(), height.float(), camera.focal, camera.principal)  # (B, 3)
                 rotmats = torch.cat([(rotation @ orient)[:, :, None], rotmats[:, :, 1:]], dim=2)
                 pelvis = (rotation @ root[..., None])[..., 0] + root0[:, None]
                 log_scale = torch.log(camera.focal[:, None] / pelvis[..., 2].clamp_min(1e-3) / half)

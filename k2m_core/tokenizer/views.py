@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from k2m_core.keypoints import HIPS
+from k2m_core.tokenizer.bodyframe import pitch_matrix, yaw_matrix
 
 # The joints the prior looks at: the nose and the 12 limb keypoints of COCO-17 (eyes and ears are
 # often missing from one side, and add little about depth).
@@ -35,11 +36,7 @@ def random_rotations(batch: int, max_elevation: float, *, generator: torch.Gener
     an elevation uniform in ±``max_elevation`` radians about its x axis."""
     azimuth = (torch.rand(batch, generator=generator, device=device) * 2 - 1) * math.pi
     elevation = (torch.rand(batch, generator=generator, device=device) * 2 - 1) * max_elevation
-    ca, sa, ce, se = azimuth.cos(), azimuth.sin(), elevation.cos(), elevation.sin()
-    zero, one = torch.zeros_like(ca), torch.ones_like(ca)
-    about_y = torch.stack([ca, zero, sa, zero, one, zero, -sa, zero, ca], -1).unflatten(-1, (3, 3))
-    about_x = torch.stack([one, zero, zero, zero, ce, -se, zero, se, ce], -1).unflatten(-1, (3, 3))
-    return about_x @ about_y
+    return pitch_matrix(elevation) @ yaw_matrix(azimuth)
 
 
 def clip_pivot(pelvis: Tensor, valid: Tensor) -> Tensor:
