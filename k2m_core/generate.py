@@ -56,6 +56,24 @@ def load_model(model_dir: Path, *, device: torch.device | str = "cpu", clip_weig
                         tokenizer_dir=model_dir / "vq", clip_weights=clip_weights, device=device, sampling=sampling)
 
 
+def view_yaw(view: str) -> float:
+    """``--view`` → the subject's yaw in radians: a side the camera sees (front, left, right, back,
+    as the synthetic rig names them) or degrees, positive turning the subject to its left."""
+    import math
+
+    from k2m_core.synth.camera_rig import VIEWPOINTS
+
+    if view in VIEWPOINTS:
+        return math.radians(VIEWPOINTS[view][1])
+    try:
+        degrees = float(view)
+    except ValueError:
+        degrees = math.nan
+    if not math.isfinite(degrees):
+        raise UserError(f"--view {view!r}: give {', '.join(VIEWPOINTS)} or an angle in degrees, e.g. --view 45")
+    return math.radians(degrees)
+
+
 def output_stems(prompts: list[str], num_samples: int) -> list[str]:
     """File stems of the motions of ``prompts`` (each ``num_samples`` times): `prompt_stem` and a
     two-digit count that runs on when a prompt is given twice."""
@@ -73,13 +91,14 @@ def output_stems(prompts: list[str], num_samples: int) -> list[str]:
 
 def generate_files(sampler, prompts: list[str], frames: list[int | None], out_dir: Path, *,
                    num_samples: int = 1, seed: int = 0, formats: tuple[str, ...] = ("npz",),
-                   fps: float = FPS, body=None, force: bool = False) -> list[dict]:
+                   fps: float = FPS, body=None, force: bool = False, yaw: float | None = None) -> list[dict]:
     """Generate ``num_samples`` motions per prompt and write them in ``formats`` under ``out_dir``.
 
     ``frames[i]`` is prompt i's length (None: sampled from the length estimator). Files are written
     at ``fps`` (the model's 30 fps resampled) and named by `output_stems`; existing files are only
     replaced with ``force``. ``body`` (default: the tokenizer's) poses the motion for joints,
-    ground contact and previews; a body with a mesh renders previews as a mesh.
+    ground contact and previews; a body with a mesh renders previews as a mesh. ``yaw`` (radians)
+    is the view of a model with body-frame tokens (`view_yaw`; None: facing the camera).
     Returns one record per motion: prompt, sample, frames, seed, files."""
     from k2m_core.atomic import make_folder
     from k2m_core.export.motion_file import WorldMotion, save_motion
@@ -102,11 +121,11 @@ def generate_files(sampler, prompts: list[str], frames: list[int | None], out_di
     batch_prompts = [p for p in prompts for _ in range(num_samples)]
     batch_frames = [n for n in frames for _ in range(num_samples)]
     if all(n is not None for n in batch_frames):
-        generated = sampler.generate(batch_prompts, batch_frames, seed=seed)
+        generated = sampler.generate(batch_prompts, batch_frames, seed=seed, yaw=yaw)
     else:  # the estimator draws every length; given lengths then replace their draws
         drawn = sampler.generate(batch_prompts, None, seed=seed, decode=False).frames.tolist()
         lengths = [n if n is not None else int(np.clip(d, MIN_FRAMES, MAX_FRAMES)) for n, d in zip(batch_frames, drawn)]
-        generated = sampler.generate(batch_prompts, lengths, seed=seed)
+        generated = sampler.generate(batch_prompts, lengths, seed=seed, yaw=yaw)
     # A float64 CPU copy: Module.to() works in place and the sampler's own body must stay as it is.
     body = copy.deepcopy(body if body is not None else sampler.tokenizer.body).to("cpu", torch.float64)
     motion = generated.motion

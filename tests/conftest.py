@@ -75,3 +75,25 @@ def model_dir(tmp_path_factory, synth_corpus):
     for kind in ("transformer", "residual", "length"):
         k2m("train", kind, "--data", data, "--tokenizer", root / "vq", "--out", root / kind, "--encoder", "words", *tiny)
     return root
+
+
+@pytest.fixture(scope="session")
+def body_model_dir(tmp_path_factory, synth_corpus):
+    """`model_dir`'s tokenizer and masked transformer, with body-frame tokens (``tokens = "body"``)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("body_model")
+    data = shutil.copy(synth_corpus / "dataset.h5", root / "data.h5")
+
+    def k2m(*args):
+        with pytest.raises(SystemExit) as info:
+            run(["-q", *map(str, args)])
+            raise SystemExit(0)
+        assert info.value.code == 0, args
+
+    tiny = ["--preset", "tiny", "--steps", "4", "--set", "train.eval_every=1000"]
+    k2m("train", "vq", "--data", data, "--out", root / "vq", *tiny, "--set", "model.tokens=body")
+    k2m("data", "tokenize", data, "--tokenizer", root / "vq")
+    k2m("train", "transformer", "--data", data, "--tokenizer", root / "vq", "--out", root / "transformer",
+        "--encoder", "words", *tiny)
+    return root

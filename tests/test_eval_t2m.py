@@ -147,3 +147,16 @@ def test_evaluator_training_skips_clips_without_captions(tmp_path):
     config.train = replace(config.train, steps=4, eval_every=4, save_every=4, device="cpu")
     last = train_evaluator(config, tmp_path / "run")
     assert last["clips_without_captions"] == 10 and np.isfinite(last["eval/val_loss"])
+
+
+def test_body_frame_models_are_shown_in_views_drawn_as_the_corpus_draws_them(body_model_dir):
+    from k2m_core.eval.t2m import generate_clips
+    from k2m_core.loading import load_sampler
+
+    sampler = load_sampler(body_model_dir / "transformer")
+    clips = generate_clips(sampler, ["a man walks"] * 24, np.full(24, 32), seed=5, batch_size=8)
+    hips_x = np.array([clip[0, 11, 0] - clip[0, 12, 0] for clip in clips])  # COCO left − right hip, pixels
+    # Facing the camera the left hip is on the image's right; from behind, on its left.
+    assert (hips_x > 5).sum() >= 3 and (hips_x < -5).sum() >= 1
+    again = generate_clips(sampler, ["a man walks"] * 24, np.full(24, 32), seed=5, batch_size=8)
+    np.testing.assert_array_equal(np.stack(clips), np.stack(again))

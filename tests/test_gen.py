@@ -45,11 +45,26 @@ def test_gen_lengths_from_estimator_and_prompt_file(k2m, model_dir, tmp_path):
     (["--frames", "20"], "60–300"),
     (["--frames", "150", "--format", "fbx"], "--format"),
     (["--frames", "150", "--num-samples", "0"], "--num-samples"),
+    (["--frames", "150", "--view", "lft"], "--view 'lft'"),
+    (["--frames", "150", "--view", "left"], "tokens are in the camera frame"),
 ])
 def test_gen_errors(k2m, model_dir, tmp_path, args, message):
     result = k2m("gen", "a man jumps", "--model", model_dir, "--out", tmp_path / "x", *args)
     assert result.code == 2 and message in result.err
     assert not (tmp_path / "x").exists()
+
+
+def test_view_turns_body_frame_motion_before_the_camera(k2m, body_model_dir, tmp_path):
+    hips = {}
+    for view in ("front", "back", "left", "-90"):
+        result = k2m("gen", "a man walks", "--frames", "60", "--model", body_model_dir, "--out", tmp_path / view,
+                     "--view", view, "--format", "npz")
+        assert result.code == 0, result.err
+        joints = read_amass_npz(tmp_path / view / "a_man_walks_00.npz")["joints"]  # z-up world
+        hips[view] = (joints[0, 1] - joints[0, 2])[:2]  # left − right hip, horizontal
+    np.testing.assert_allclose(hips["back"], -hips["front"], atol=1e-4)  # the same motion, turned 180°
+    np.testing.assert_allclose(hips["left"], hips["-90"], atol=1e-6)
+    assert abs(float(np.dot(hips["left"], hips["front"]))) < 1e-3 * float(np.dot(hips["front"], hips["front"]))
 
 
 def test_gen_needs_a_model_folder(k2m, tmp_path):

@@ -10,7 +10,8 @@ Per repetition (20 by default), with draws seeded by (seed, repetition):
    10 s); the SMPL motion, in the camera frame the tokenizer decodes to (1920×1080, f = 5000 px),
    is projected to COCO-17 pixels with the paper's camera (eq. 3), keypoints outside the image or
    behind the camera get confidence 0, and the clip goes through the same evaluator features as the
-   dataset's keypoints;
+   dataset's keypoints (a model with body-frame tokens decodes each motion in a view drawn as the
+   synthetic corpus draws them);
 4. FID, R-precision top-1/2/3 (pools of 32), MM-Dist and Diversity for both rows; Multimodality
    for the model from ``mm_generations`` motions for each of ``mm_texts`` random captions.
 
@@ -79,14 +80,20 @@ def project_to_clips(body, motion, frames, size: tuple[float, float]) -> list[np
 
 def generate_clips(sampler, prompts: list[str], frames: np.ndarray, seed: int, batch_size: int,
                    progress: Callable[..., None] | None = None) -> list[np.ndarray]:
-    """One generated motion per prompt, projected to 2D keypoint clips."""
+    """One generated motion per prompt, projected to 2D keypoint clips. Models with body-frame
+    tokens generate facing the camera unless told a view, so each motion gets a view drawn as the
+    corpus draws them (front, sides, back: `camera_rig.sample_yaw`), as the ground truth has."""
+    from k2m_core.synth.camera_rig import sample_yaw
     from k2m_core.t2m.sampler import CANONICAL_SIZE
 
     clips: list[np.ndarray] = []
     body = sampler.tokenizer.body
+    rng = np.random.default_rng(seed)
+    yaws = np.array([sample_yaw(rng)[1] for _ in prompts]) if sampler.tokenizer.view_head is not None else None
     for chunk, lo in enumerate(range(0, len(prompts), batch_size)):
+        yaw = None if yaws is None else yaws[lo:lo + batch_size]
         generated = sampler.generate(prompts[lo:lo + batch_size], [int(n) for n in frames[lo:lo + batch_size]],
-                                     seed=seed + chunk, size=CANONICAL_SIZE)
+                                     seed=seed + chunk, size=CANONICAL_SIZE, yaw=yaw)
         clips.extend(project_to_clips(body, generated.motion, generated.frames.tolist(), CANONICAL_SIZE))
         if progress is not None:
             progress(len(generated.frames))

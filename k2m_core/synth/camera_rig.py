@@ -72,14 +72,19 @@ class View:
                 "principal_point": [self.width / 2, self.height / 2]}
 
 
+def sample_yaw(rng: np.random.Generator, jitter_deg: float = RigConfig.yaw_jitter_deg) -> tuple[str, float]:
+    """A viewpoint drawn with the shares of `VIEWPOINTS`, and the subject's yaw (radians) around it."""
+    names = list(VIEWPOINTS)
+    shares = np.array([VIEWPOINTS[n][0] for n in names])
+    viewpoint = names[rng.choice(len(names), p=shares / shares.sum())]
+    return viewpoint, math.radians(VIEWPOINTS[viewpoint][1] + rng.uniform(-1, 1) * jitter_deg)
+
+
 def sample_view(rng: np.random.Generator, config: RigConfig) -> View:
     """Draw a camera. Draws in a fixed order (viewpoint, yaw, pitch, size, then the field of view
     unless the focal is fixed), so a fixed ``focal`` of 5000 repeats the paper-camera corpora
     k2m made before it drew realistic cameras."""
-    names = list(VIEWPOINTS)
-    shares = np.array([VIEWPOINTS[n][0] for n in names])
-    viewpoint = names[rng.choice(len(names), p=shares / shares.sum())]
-    yaw = math.radians(VIEWPOINTS[viewpoint][1] + rng.uniform(-1, 1) * config.yaw_jitter_deg)
+    viewpoint, yaw = sample_yaw(rng, config.yaw_jitter_deg)
     pitch = math.radians(rng.uniform(*config.pitch_deg))
     width, height = IMAGE_SIZES[rng.integers(len(IMAGE_SIZES))]
     if config.image_size is not None:

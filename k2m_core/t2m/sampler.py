@@ -204,8 +204,10 @@ class Sampler:
 
     @torch.no_grad()
     def generate(self, prompts: list[str], frames: list[int] | Tensor | None = None, *, seed: int = 0,
-                 decode: bool = True, size: tuple[float, float] = CANONICAL_SIZE) -> Generated:
-        """Motions for ``prompts`` of ``frames`` frames each (None: lengths from the estimator)."""
+                 decode: bool = True, size: tuple[float, float] = CANONICAL_SIZE,
+                 yaw: Tensor | None = None) -> Generated:
+        """Motions for ``prompts`` of ``frames`` frames each (None: lengths from the estimator);
+        ``yaw (B,)`` radians is the view of body-frame tokens (`MotionVQAdapter.decode`)."""
         prompts = list(prompts)
         generator = torch.Generator(self.device).manual_seed(seed)
         memo: dict = {}
@@ -224,5 +226,7 @@ class Sampler:
         if decode:
             if self.tokenizer is None:
                 raise UserError("decoding to SMPL needs the tokenizer (--tokenizer RUN_DIR)")
-            motion = self.tokenizer.decode(codes, size[0], size[1], lengths=frames_t)
+            if yaw is not None:
+                yaw = torch.as_tensor(yaw, dtype=torch.float32, device=self.device)
+            motion = self.tokenizer.decode(codes, size[0], size[1], lengths=frames_t, yaw=yaw)
         return Generated(codes=codes, token_lengths=token_lengths, frames=frames_t, motion=motion)

@@ -2,9 +2,18 @@
 
 Text-to-motion corpora canonicalise every motion to one facing at its first frame (HumanML3D does),
 so that "to the left" is one direction in every clip. With ``tokens = "body"`` the tokenizer does
-the same inside: its decoder's motion is put in a **body frame** (y up, the first frame's root at the
-origin, its hips facing +z), and a small continuous **view** per clip, predicted from the encoder's
-features and never quantised, places that motion before the clip's camera:
+the same inside. Its decoder describes each frame the way HumanML3D's features do, by what can be
+seen locally and does not depend on the camera:
+
+    yaw rate ω_t (how far the body turned since the last frame), the step (x, z) the root made
+    in the body's own heading frame, the root's height, and the orientation with its heading removed
+
+`integrate` sums them into a motion in the **body frame** (y up, the first frame's root at the
+origin, its hips facing +z). Tokens then hold turns and steps, never the facing towards the camera,
+so a turn to the left is the same tokens from every view and a walk forward the same steps
+whether it goes across the image or towards the camera. A small continuous **view** per clip,
+predicted from the encoder's features at the first token and never quantised, places the motion
+before the clip's camera for the losses:
 
     view (B, 6) = (yaw direction a, b;  elevation;  u0, v0, log s0)
     X_camera = R(view) · X_body + root0_camera,     R = R_x(π) · R_x(elevation) · R_y(yaw)
@@ -12,8 +21,7 @@ features and never quantised, places that motion before the clip's camera:
 with ``root0_camera`` the first frame's root from its image position and scale (u0, v0, log s0:
 `k2m_core.camera.uvs_to_point`, as camera-frame tokens decode every frame's). R_x(π) turns the body
 frame's y-up into the camera's y-down, so yaw 0, elevation 0 is a body facing the camera upright:
-the `front_view` generation decodes with. Whatever facing the decoder outputs at the first frame is
-removed (`to_body_frame`), so only the view can say where the camera is.
+the `front_view` generation decodes with.
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 VIEW_SIZE = 6
+YAW_STEP = 0.05  # radians per frame for a unit of the decoder's yaw-rate output
+ROOT_STEP = 0.05  # metres per frame for a unit of its step output
 
 
 def yaw_matrix(angle: Tensor) -> Tensor:
@@ -48,12 +59,25 @@ def heading(global_orient: Tensor) -> Tensor:
     return torch.atan2(-hips[..., 2], hips[..., 0])
 
 
-def to_body_frame(global_orient: Tensor, root: Tensor) -> tuple[Tensor, Tensor]:
-    """Motion ``global_orient (B, F, 3, 3)``, ``root (B, F, 3)`` (y up) turned about y so that the
-    first frame's heading is 0, and moved so that its first root is at the origin: the same motion
-    whatever way it faced and wherever it started."""
-    undo = yaw_matrix(-heading(global_orient[:, 0]))[:, None]  # (B, 1, 3, 3)
-    return undo @ global_orient, ((root - root[:, :1])[..., None, :] @ undo.transpose(-1, -2))[..., 0, :]
+def integrate(orient: Tensor, yaw_rate: Tensor, step: Tensor, height: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-frame body-frame features → the motion in the body frame.
+
+    ``orient (B, F, 3, 3)``: each frame's root orientation; only its lean counts, its heading is
+    removed. ``yaw_rate (B, F)``: radians turned from frame t−1 to t (frame 0's is unused).
+    ``step (B, F, 2)``: the root's move (x, z) from frame t−1 to t in metres, in frame t's heading
+    frame (frame 0's is unused). ``height (B, F)``: the root's height in metres.
+
+    Returns ``global_orient (B, F, 3, 3)`` with heading θ_t = ω_1 + … + ω_t, and ``root (B, F, 3)``
+    with the first frame's at the origin: whatever the inputs, frame 0 faces +z from the origin."""
+    lean = yaw_matrix(-heading(orient)) @ orient
+    turned = F.pad(yaw_rate[:, 1:], (1, 0)).cumsum(1)  # (B, F)
+    facing = yaw_matrix(turned)  # (B, F, 3, 3)
+    moves = F.pad(step[:, 1:], (0, 0, 1, 0))  # (B, F, 2)
+    moves = torch.stack([moves[..., 0], torch.zeros_like(moves[..., 0]), moves[..., 1]], dim=-1)
+    travel = (facing @ moves[..., None])[..., 0].cumsum(1)
+    rise = height - height[:, :1]
+    root = torch.stack([travel[..., 0], rise, travel[..., 2]], dim=-1)
+    return facing @ lean, root
 
 
 def view_rotation(view: Tensor) -> Tensor:
@@ -63,9 +87,14 @@ def view_rotation(view: Tensor) -> Tensor:
     return flip @ pitch_matrix(view[:, 2]) @ yaw_matrix(yaw)
 
 
-def front_view(batch: int, log_scale: float, device=None) -> Tensor:
+def front_view(batch: int, log_scale: float, device=None, yaw: Tensor | None = None) -> Tensor:
     """The view generation decodes with ``(batch, 6)``: facing the camera upright, the first root
-    at the image centre with scale ``log_scale`` (normalised units per metre)."""
+    at the image centre with scale ``log_scale`` (normalised units per metre). ``yaw (batch,)``
+    radians turns the body about its up axis first, in the synthetic camera rig's sense: −π/2
+    shows the camera its left side, π its back."""
     view = torch.zeros(batch, VIEW_SIZE, device=device)
     view[:, 0], view[:, 5] = 1.0, log_scale
+    if yaw is not None:
+        yaw = torch.as_tensor(yaw, dtype=view.dtype, device=view.device).expand(batch)
+        view[:, 0], view[:, 1] = yaw.cos(), yaw.sin()
     return view

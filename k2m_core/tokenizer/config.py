@@ -35,9 +35,10 @@ class TokenizerConfig:
     # frame the model works in, whatever the data (the paper, and models trained before k2m 0.x had it).
     focal_source: str = "dataset"
     # What the codes describe: "camera" = the motion as the camera saw it, facing and root per frame
-    # in the camera frame (the paper); "body" = the motion in its own frame (first-frame facing
-    # fixed, root travel from the first frame), with a per-clip continuous view, never quantised,
-    # placing it before the camera for the losses (k2m_core.tokenizer.bodyframe).
+    # in the camera frame (the paper); "body" = turns, steps and height, summed into the motion in
+    # its own frame (first-frame facing fixed, root travel from the first frame), with a per-clip
+    # continuous view, never quantised, placing it before the camera for the losses
+    # (k2m_core.tokenizer.bodyframe).
     tokens: str = "camera"
 
     # Conv encoder/decoder (MoMask RVQ-VAE, docs/design.md#ref-momask).
@@ -141,8 +142,7 @@ class TokenizerConfig:
 RECIPE = dict(lambda_prior=0.1, lambda_mirror=2.0, conf_threshold=0.5)
 
 PRESETS: dict[str, TokenizerConfig] = {
-    # The paper's sizes (§5.1, docs/design.md#ref-momask).
-    # The paper's sizes, with the measured recipe for 3D (k2m-mini model card, "3D from 2D"): the
+    # The paper's sizes (§5.1, docs/design.md#ref-momask), with the measured recipe for 3D (k2m-mini model card, "3D from 2D"): the
     # 2D pose prior, the mirror pull, and the far side of the body counted (confidence ≥ 0.5).
     "paper": TokenizerConfig(**RECIPE),
     # Learns in minutes on a 2-core CPU.

@@ -12,6 +12,8 @@ Betas are predicted once per clip from decoder features pooled over valid frames
 (the root's depth) is low-passed over time (`depth_smoothing`, a Gaussian in frames) before it is
 used: the 2D losses barely see depth, and without the filter the decoder lets it jitter to
 compensate for pose errors, which turns into metres-per-second of fake root motion.
+With ``tokens = "body"`` the head describes turns and steps instead, and a per-clip view places
+the summed motion before the camera (`k2m_core.tokenizer.bodyframe`).
 
 Each clip is first moved into one standard 1920×1080 shot (`k2m_core.tokenizer.framing`; not in
 the paper, ``framing = "source"`` turns it off), so codes carry motion rather than where the person
@@ -37,7 +39,7 @@ from k2m_core.errors import UserError
 from k2m_core.keypoints import FRAME_SIZE_ROW, MIRROR, NUM_JOINTS, mirror_clip, normalise_for_encoder
 from k2m_core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 from k2m_core.tokenizer import losses
-from k2m_core.tokenizer.bodyframe import VIEW_SIZE, front_view, to_body_frame, view_rotation
+from k2m_core.tokenizer.bodyframe import ROOT_STEP, VIEW_SIZE, YAW_STEP, front_view, integrate, view_rotation
 from k2m_core.tokenizer.config import TokenizerConfig
 from k2m_core.tokenizer.convnets import ConvDecoder, ConvEncoder
 from k2m_core.tokenizer.dstformer import DSTformer
@@ -131,7 +133,8 @@ INIT_LOG_SCALE = math.log(INIT_HEIGHT_FILL * (2 * CANONICAL_SIZE[1] / max(CANONI
 
 class SMPLHead(nn.Module):
     """Decoder features → per-frame 6D rotations and root; per-clip betas. The root is the pelvis's
-    (u, v, log s) in the image with camera-frame tokens, its position in metres with body-frame ones.
+    (u, v, log s) in the image with camera-frame tokens; with body-frame ones it is (yaw rate, step
+    x, step z, height) in units of `YAW_STEP`, `ROOT_STEP` and metres (`bodyframe.integrate`).
 
     Starts near an upright A-pose facing the camera (180° about x in the camera frame; the body
     frame's rest with body-frame tokens, which the front view turns the same way), pelvis at the
@@ -139,7 +142,8 @@ class SMPLHead(nn.Module):
 
     def __init__(self, width: int, tokens: str = "camera") -> None:
         super().__init__()
-        self.to_frame = nn.Linear(width, NUM_SMPL_JOINTS * 6 + 3)
+        self.root_size = 3 if tokens == "camera" else 4
+        self.to_frame = nn.Linear(width, NUM_SMPL_JOINTS * 6 + self.root_size)
         self.to_betas = nn.Linear(width, NUM_BETAS)
         for layer in (self.to_frame, self.to_betas):
             nn.init.trunc_normal_(layer.weight, std=1e-3)
@@ -155,15 +159,15 @@ class SMPLHead(nn.Module):
         axis_angle[16] = torch.tensor([0.0, 0.0, -INIT_ARM_DROP])  # left arm down
         axis_angle[17] = torch.tensor([0.0, 0.0, INIT_ARM_DROP])  # right arm down
         rot6d = matrix_to_rot6d(axis_angle_to_matrix(axis_angle)).flatten()
-        root = [0.0, 0.0, INIT_LOG_SCALE] if tokens == "camera" else [0.0, 0.0, 0.0]
+        root = [0.0, 0.0, INIT_LOG_SCALE] if tokens == "camera" else [0.0, 0.0, 0.0, 0.0]
         return torch.cat([rot6d, torch.tensor(root)])
 
     def forward(self, features: Tensor, frame_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``features (B, F, width)`` → ``rot6d (B, F, 24, 6)``, root ``(B, F, 3)``, ``betas (B, 10)``."""
+        """``features (B, F, width)`` → ``rot6d (B, F, 24, 6)``, root ``(B, F, 3 or 4)``, ``betas (B, 10)``."""
         frame = self.to_frame(features)
-        rot6d = frame[..., :-3].unflatten(-1, (NUM_SMPL_JOINTS, 6))
+        rot6d = frame[..., :-self.root_size].unflatten(-1, (NUM_SMPL_JOINTS, 6))
         betas = self.to_betas(_masked_mean_time(features, frame_mask))
-        return rot6d, frame[..., -3:], betas
+        return rot6d, frame[..., -self.root_size:], betas
 
 
 class MotionVQAdapter(nn.Module):
@@ -262,12 +266,13 @@ class MotionVQAdapter(nn.Module):
 
     # ---------------------------------------------------------------- output side
 
-    def _view(self, latent: Tensor, token_mask: Tensor) -> Tensor | None:
-        """Each clip's view ``(B, 6)`` from its unquantised latent (None with camera-frame tokens)."""
+    def _view(self, latent: Tensor) -> Tensor | None:
+        """Each clip's view ``(B, 6)`` from its unquantised latent at the first token, whose frames
+        the view places (None with camera-frame tokens)."""
         if self.view_head is None:
             return None
         with _float32(latent.device):
-            return self.view_head(_masked_mean_time(latent.float(), token_mask))
+            return self.view_head(latent[:, 0].float())
 
     def _decode_latent(self, latent: Tensor, token_mask: Tensor, frame_mask: Tensor, width: Tensor,
                        height: Tensor, camera: Camera, view: Tensor | None = None) -> tuple[SMPLMotion, Tensor, Tensor]:
@@ -287,7 +292,8 @@ class MotionVQAdapter(nn.Module):
                 pelvis = uvs_to_point(uvs, width[:, None].float(), height[:, None].float(), camera.focal[:, None],
                                       principal)  # (B, F, 3)
             else:
-                orient, root = to_body_frame(rotmats[:, :, 0], root)
+                orient, root = integrate(rotmats[:, :, 0], root[..., 0] * YAW_STEP, root[..., 1:3] * ROOT_STEP,
+                                         root[..., 3])
                 root = torch.stack([masked_gaussian_smooth(axis, frame_mask, self.config.depth_smoothing)
                                     for axis in root.unbind(-1)], dim=-1)
                 rotation = view_rotation(view)[:, None]  # (B, 1, 3, 3)
@@ -317,7 +323,7 @@ class MotionVQAdapter(nn.Module):
         with _float32(latent.device):
             rvq = self.quantizer(latent.float(), token_mask)
         motion, keypoints3d, log_scale = self._decode_latent(rvq.latent, token_mask, frame_mask, width, height,
-                                                             camera, self._view(latent, token_mask))
+                                                             camera, self._view(latent))
         motion, keypoints3d, log_scale = motion.crop(frames), keypoints3d[:, :frames], log_scale[:, :frames]
         with _float32(latent.device):
             pred_px, in_front = camera.project(keypoints3d, width, height)
@@ -372,7 +378,7 @@ class MotionVQAdapter(nn.Module):
         with torch.no_grad():
             padded, frame_mask = self._pad(mirror_clip(keypoints), valid)
             latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
-            view = self._view(latent, token_mask)
+            view = self._view(latent)
             with _float32(latent.device):
                 latent = self.quantizer.codes_to_latent(self.quantizer.encode(latent.float(), token_mask))
             twin_camera = camera  # the mirrored image's principal point is the mirror of the clip's
@@ -429,13 +435,15 @@ class MotionVQAdapter(nn.Module):
         return self.quantizer.codes_to_latent(codes)
 
     def decode(self, codes: Tensor, width: Tensor, height: Tensor, lengths: Tensor | None = None,
-               focal: float | None = None) -> SMPLMotion:
+               focal: float | None = None, yaw: Tensor | None = None) -> SMPLMotion:
         """Motion tokens ``(B, T, q)`` (q ≤ Q layers; −1 marks padding) → SMPL motion of ``T·α``
         frames, or ``max(lengths)`` frames when ``lengths (B,)`` says how many frames each clip has
         (betas are then pooled over those frames only). ``width``/``height`` ``(B,)`` set the camera
         the motion is placed for; generation passes the canonical 1920×1080. ``focal`` (pixels,
         principal point at the centre) defaults to the camera the model learned in: 5000 px with
-        ``focal_source = "paper"``, else `CANONICAL_FOCAL` (a subject about 5 m away once framed)."""
+        ``focal_source = "paper"``, else `CANONICAL_FOCAL` (a subject about 5 m away once framed).
+        ``yaw (B,)`` radians: the view of body-frame tokens (`bodyframe.front_view`; None: the front);
+        camera-frame tokens carry their view and refuse one."""
         token_mask = codes[..., 0] >= 0
         frame_mask = token_mask.repeat_interleave(self.downsample, dim=1)
         frames = frame_mask.shape[1]
@@ -448,6 +456,9 @@ class MotionVQAdapter(nn.Module):
         if focal is None:
             focal = FOCAL if self.config.focal_source == "paper" else CANONICAL_FOCAL
         camera = Camera(torch.full((codes.shape[0],), float(focal), device=codes.device), None)
-        view = None if self.view_head is None else front_view(len(codes), INIT_LOG_SCALE, codes.device)
+        if self.view_head is None and yaw is not None:
+            raise UserError("this tokenizer's tokens are in the camera frame, so the view comes with them; "
+                            "choosing a view needs a tokenizer trained with tokens = \"body\"")
+        view = None if self.view_head is None else front_view(len(codes), INIT_LOG_SCALE, codes.device, yaw)
         motion, _, _ = self._decode_latent(latent, token_mask, frame_mask, width, height, camera, view)
         return motion.crop(frames)
