@@ -411,3 +411,70 @@ def test_commands_train_resume_and_load_a_sampler(tmp_path):
     assert out.motion.joints.shape[:2] == (1, int(out.frames[0]))
     config = json.loads(json.dumps(read_t2m_config(tmp_path / "residual").text.__dict__, default=list))
     assert config["name"] == "words" and config["identity"].startswith("words:")
+
+
+# ---------------------------------------------------------------- facing
+
+
+def make_facing_corpus(path, clips=160, seed=0):
+    """One caption for every clip; the tokens follow the facing alone (left or right of the camera)."""
+    rng = np.random.default_rng(seed)
+    codes, facings = [], []
+    with DatasetWriter(path, split_seed=seed) as writer:
+        for i in range(clips):
+            side = int(rng.integers(2))
+            t = np.arange(12)
+            base = (t + 16 * side) % K
+            codes.append(np.stack([base, (base + 1) % K, (base + 2) % K], axis=-1))
+            facings.append(np.full(12, (-np.pi / 2, np.pi / 2)[side], dtype=np.float32))
+            writer.add_clip(f"c{i}", make_clip(rng.uniform(100, 900, (48, 17, 2)), np.ones((48, 17)), 1000, 1000),
+                            ["a person turns"])
+    write_token_cache(path, codes, SPEC, tokenizer_dir="synthetic", facings=facings)
+    return Dataset(path)
+
+
+def test_the_facing_travels_from_the_cache_into_batches_at_each_window_start(tmp_path):
+    corpus = make_facing_corpus(tmp_path / "d.h5", clips=8)
+    cache = read_token_cache(corpus, SPEC)
+    assert cache.facing is not None and cache.facing.shape == (len(cache.codes),)
+    batches = TokenTextBatches(cache, np.zeros((len(corpus.all_captions), 4), np.float16), corpus.caption_offsets,
+                               np.arange(8), 10, 8, 0)
+    batch = batches.batch(np.array([0, 1]), corpus.caption_offsets[[0, 1]], np.array([0, 2]))
+    expected = [cache.facing[cache.offsets[0]], cache.facing[cache.offsets[1] + 2]]
+    assert torch.equal(batch.facing, torch.tensor(expected, dtype=torch.float32))
+    assert "facing" in batch.model_inputs()
+
+
+@pytest.mark.parametrize("facing", [True, False])
+def test_a_transformer_conditioned_on_the_facing_learns_what_no_caption_says(tmp_path, facing):
+    corpus = make_facing_corpus(tmp_path / "d.h5")
+    config = tiny_config("transformer", corpus, steps=400, batch_size=32, lr=3e-3, eval_every=400, save_every=400)
+    config.model = replace(config.model, facing=facing)
+    train_t2m(config, tmp_path / "run")
+    model = load_t2m_model(tmp_path / "run", "transformer").eval()
+    assert model.uses_facing is facing
+    cache = read_token_cache(corpus, SPEC)
+    clips = corpus.splits["val"]
+    base = torch.from_numpy(np.stack([cache.clip(int(i))[:, 0] for i in clips]).astype(np.int64))
+    truth = torch.from_numpy(cache.facing[cache.offsets[clips]])
+    text = model.text.words.tokenize(["a person turns"] * len(clips))
+    pad = torch.zeros_like(base, dtype=torch.bool)
+    ids = torch.full_like(base, model.mask_id)
+
+    def accuracy(angle):  # of the most likely token at every position, all of them masked
+        with torch.no_grad():
+            logits = model.logits(ids, model.condition(text, facing=angle), pad)
+        return float((logits.argmax(-1) == base).float().mean())
+
+    gap = accuracy(truth) - accuracy(-truth)  # the caption is the same: only the facing can tell
+    assert gap > 0.4 if facing else gap == 0.0, gap
+
+
+def test_facing_needs_a_token_cache_that_has_it(corpus, tmp_path):
+    config = tiny_config("transformer", corpus, steps=2)
+    config.model = replace(config.model, facing=True)
+    with pytest.raises(UserError, match="re-run `k2m data tokenize"):
+        train_t2m(config, tmp_path / "run")
+    with pytest.raises(ValueError, match="conditioned on the facing"):
+        MaskedTransformer(replace(masked_preset("tiny"), facing=True), SPEC, TextSpec(name="hash", dim=4)).condition(
+            torch.zeros(2, 4))
