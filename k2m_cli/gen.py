@@ -92,10 +92,9 @@ def gen(
         body = load_body_model(body_model)
     sampler = load_model(resolve_model(model), device=resolve_device(device), clip_weights=clip_weights,
                          sampling=sampling)
-    if yaw is not None and not sampler.chooses_view:
-        raise UserError(f"--view {view}: this model's tokens are in the camera frame and its transformer was not "
-                        "trained on the facing, so each motion's view comes with its tokens; --view needs a "
-                        "transformer trained with --set model.facing=true or a tokenizer with tokens = \"body\"")
+    if yaw is not None and sampler.tokenizer.view_head is None:
+        raise UserError(f"--view {view}: this model's tokens are in the camera frame, so each motion's view comes "
+                        "with its tokens; --view needs a model whose tokenizer has tokens = \"body\"")
     records = generate_files(sampler, texts, lengths, out, num_samples=num_samples, seed=seed, formats=wanted,
                              fps=fps, body=body, force=force, yaw=yaw)
     if as_json:

@@ -5,7 +5,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from k2m_core.export.amass import read_amass_npz
 
@@ -66,28 +65,6 @@ def test_view_turns_body_frame_motion_before_the_camera(k2m, body_model_dir, tmp
     np.testing.assert_allclose(hips["back"], -hips["front"], atol=1e-4)  # the same motion, turned 180°
     np.testing.assert_allclose(hips["left"], hips["-90"], atol=1e-6)
     assert abs(float(np.dot(hips["left"], hips["front"]))) < 1e-3 * float(np.dot(hips["front"], hips["front"]))
-
-
-def test_view_reaches_a_transformer_conditioned_on_the_facing(k2m, model_dir, tmp_path):
-    import shutil
-
-    from k2m_core.loading import load_sampler
-
-    model = tmp_path / "model"
-    shutil.copytree(model_dir, model, ignore=shutil.ignore_patterns("transformer"))
-    trained = k2m("-q", "train", "transformer", "--data", model / "data.h5", "--tokenizer", model / "vq", "--out",
-                  model / "transformer", "--encoder", "words", "--preset", "tiny", "--steps", "4",
-                  "--set", "train.eval_every=1000", "--set", "model.facing=true")
-    assert trained.code == 0, trained.err
-    sampler = load_sampler(model / "transformer")
-    assert sampler.chooses_view
-    seen = []
-    original = sampler.transformer.condition
-    sampler.transformer.condition = lambda text, drop=None, facing=None: seen.append(facing) or original(text, drop, facing)
-    sampler.generate(["a man walks"], [32], yaw=torch.tensor([-1.0]), decode=False)
-    assert torch.equal(seen[0], torch.tensor([-1.0]))
-    result = k2m("gen", "a man walks", "--frames", "60", "--model", model, "--out", tmp_path / "o", "--view", "left")
-    assert result.code == 0, result.err
 
 
 def test_gen_needs_a_model_folder(k2m, tmp_path):

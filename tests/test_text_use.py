@@ -113,7 +113,7 @@ def test_a_model_that_reads_the_word_shows_a_gap_and_one_that_cannot_none(tmp_pa
     blind_corpus = make_corpus(tmp_path / "blind.h5", blind=True)
     clips, captions = select_clips(corpus, "test", [("left", "right")])
     reader = train_sampler(corpus, tmp_path / "reads")
-    tokens, _, source = base_tokens(reader, corpus, clips, "cpu")
+    tokens, source = base_tokens(reader, corpus, clips, "cpu")
     assert source == "cache" and all(len(set(t)) == 1 and (t[0] >= 8) == (i % 2 == 1) for t, i in zip(tokens, clips))
     with pytest.raises(UserError, match="no motion tokens from tokenizer other"):
         base_tokens(SimpleNamespace(tokens=replace(SPEC, tokenizer="other"), tokenizer=None), corpus, clips, "cpu")

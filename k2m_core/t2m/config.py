@@ -114,9 +114,6 @@ class MaskedConfig:
     ff_dim: int = 1024
     dropout: float = 0.2
     cond_drop: float = 0.1  # chance a training caption is dropped (classifier-free guidance)
-    # Condition on the body's facing towards the camera at the first token too (camera-frame tokens
-    # carry it, no caption states it; generation then chooses it: `k2m gen --view`).
-    facing: bool = False
     sampling: MaskedSampling = field(default_factory=MaskedSampling)
 
     def validate(self) -> "MaskedConfig":
@@ -133,7 +130,6 @@ class ResidualConfig:
     ff_dim: int = 1024
     dropout: float = 0.2
     cond_drop: float = 0.2
-    facing: bool = False  # as MaskedConfig.facing
     sampling: ResidualSampling = field(default_factory=ResidualSampling)
 
     def validate(self) -> "ResidualConfig":

@@ -6,8 +6,6 @@ Caches (docs/design.md#dataset), so that training never runs the text encoder or
     motion_tokens/<tokenizer fingerprint>/codes    (total_tokens, Q) int16
     motion_tokens/<tokenizer fingerprint>/offsets  (N+1,) int64: clip i = codes[offsets[i]:offsets[i+1]]
                                                    attrs: tokenizer, tokenizer_dir, codebook_size, …
-    motion_tokens/<tokenizer fingerprint>/facing   (total_tokens,) float32: the decoded body's yaw
-                                                   towards the camera at each token's first frame
 
 Everything is computed in memory first; the file is then opened for appending only to write it
 under a temporary name and rename it into place, so an interrupted run never leaves a cache that
@@ -139,36 +137,9 @@ def tokenize_clips(dataset: Dataset, tokenizer: torch.nn.Module, *, device: torc
     return out
 
 
-@torch.no_grad()
-def token_facings(tokenizer: torch.nn.Module, codes: list[np.ndarray], *, device: torch.device | str = "cpu",
-                  batch_size: int = 32) -> list[np.ndarray]:
-    """The yaw towards the camera (`bodyframe.camera_yaw`) of the motion ``codes[i] (T_i, Q)``
-    decode to, at each token's first frame: ``(T_i,)`` float32 each. Body-frame tokens carry no
-    view (each window decodes facing the camera), so theirs are 0."""
-    from k2m_core.tokenizer.bodyframe import camera_yaw
-
-    if tokenizer.config.tokens == "body":
-        return [np.zeros(len(c), dtype=np.float32) for c in codes]
-    tokenizer = tokenizer.to(device).eval()
-    lengths = np.array([len(c) for c in codes])
-    out: list[np.ndarray | None] = [None] * len(codes)
-    order = np.argsort(lengths, kind="stable")
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        batch = np.full((len(rows), int(lengths[rows].max()), codes[rows[0]].shape[1]), -1, dtype=np.int64)
-        for row, at in enumerate(rows):
-            batch[row, :lengths[at]] = codes[at]
-        motion = tokenizer.decode(torch.from_numpy(batch).to(device), 1920.0, 1080.0)
-        yaw = camera_yaw(motion.rotmats[:, ::tokenizer.downsample, 0]).cpu().numpy().astype(np.float32)
-        for row, at in enumerate(rows):
-            out[at] = yaw[row, :lengths[at]]
-    return out
-
-
 def write_token_cache(dataset_path: str | Path, codes: list[np.ndarray], spec: TokenSpec, *,
-                      tokenizer_dir: str = "", facings: list[np.ndarray] | None = None) -> None:
-    """Store per-clip codes ``(T_i, Q)`` as ``motion_tokens/<spec.tokenizer>``, with their
-    `token_facings` ``(T_i,)`` when given."""
+                      tokenizer_dir: str = "") -> None:
+    """Store per-clip codes ``(T_i, Q)`` as ``motion_tokens/<spec.tokenizer>``."""
     if not spec.tokenizer:
         raise ValueError("the token spec needs the tokenizer's fingerprint")
     offsets = np.concatenate([[0], np.cumsum([len(c) for c in codes])]).astype(np.int64)
@@ -181,9 +152,6 @@ def write_token_cache(dataset_path: str | Path, codes: list[np.ndarray], spec: T
         group = f.create_group(name)
         group.create_dataset("codes", data=flat, chunks=(min(max(len(flat), 1), 65536), spec.num_quantizers))
         group.create_dataset("offsets", data=offsets)
-        if facings is not None:
-            group.create_dataset("facing", data=np.concatenate(facings).astype(np.float32) if len(facings)
-                                 else np.zeros(0, np.float32))
         group.attrs.update(tokenizer=spec.tokenizer, tokenizer_dir=tokenizer_dir, codebook_size=spec.codebook_size,
                            num_quantizers=spec.num_quantizers, downsample=spec.downsample)
 
@@ -229,7 +197,6 @@ def choose_text_cache(dataset: Dataset, kind: str) -> str:
 class TokenCache:
     codes: np.ndarray  # (total_tokens, Q) int16
     offsets: np.ndarray  # (N+1,) int64
-    facing: np.ndarray | None = None  # (total_tokens,) float32 radians; None in caches made before k2m had it
 
     @property
     def lengths(self) -> np.ndarray:
@@ -254,8 +221,7 @@ def read_token_cache(dataset: Dataset, spec: TokenSpec, tokenizer_dir: str = "")
             raise UserError(f"{dataset.path}: token cache {spec.tokenizer} has {key} {int(attrs[key])}, "
                             f"the model expects {getattr(spec, key)}; re-run {command}")
     entry = f"{TOKENS_GROUP}/{spec.tokenizer}"
-    cache = TokenCache(codes=dataset.read_array(f"{entry}/codes"), offsets=dataset.read_array(f"{entry}/offsets"),
-                       facing=dataset.read_array(f"{entry}/facing") if "facing" in dataset.entries(entry) else None)
+    cache = TokenCache(codes=dataset.read_array(f"{entry}/codes"), offsets=dataset.read_array(f"{entry}/offsets"))
     if len(cache.offsets) != len(dataset) + 1:
         raise UserError(f"{dataset.path}: token cache {spec.tokenizer} covers {len(cache.offsets) - 1} clips, the "
                         f"dataset has {len(dataset)}; re-run {command}")
@@ -271,17 +237,16 @@ class T2MBatch:
     codes: Tensor  # (B, T, Q) long, −1 after each clip's length
     lengths: Tensor  # (B,) long, tokens per clip
     clip_index: Tensor  # (B,) long
-    facing: Tensor  # (B,) float radians at the window's first token (0 where the cache has none)
 
     def __len__(self) -> int:
         return self.codes.shape[0]
 
     def model_inputs(self) -> dict:
-        return {"text": self.text, "codes": self.codes, "lengths": self.lengths, "facing": self.facing}
+        return {"text": self.text, "codes": self.codes, "lengths": self.lengths}
 
     def to(self, device) -> "T2MBatch":
         return T2MBatch(self.text.to(device, non_blocking=True), self.codes.to(device, non_blocking=True),
-                        self.lengths.to(device), self.clip_index.to(device), self.facing.to(device))
+                        self.lengths.to(device), self.clip_index.to(device))
 
 
 class TokenTextBatches(torch.utils.data.Dataset):
@@ -323,16 +288,13 @@ class TokenTextBatches(torch.utils.data.Dataset):
         codes = np.full((len(clips), int(lengths.max()), self.tokens.codes.shape[1]), -1, dtype=np.int64)
         for row, (clip, start, length) in enumerate(zip(clips, starts, lengths)):
             codes[row, :length] = self.tokens.clip(int(clip))[start:start + length]
-        facing = np.zeros(len(clips), dtype=np.float32)
-        if self.tokens.facing is not None:
-            facing = self.tokens.facing[self.tokens.offsets[clips] + starts]
         text = self.text[captions]
         if np.issubdtype(text.dtype, np.integer):  # word ids: trim the common padding
             text = text[:, :max(int((text != 0).sum(1).max()), 1)].astype(np.int64)
         else:
             text = text.astype(np.float32)
         return T2MBatch(torch.from_numpy(text), torch.from_numpy(codes), torch.from_numpy(lengths.astype(np.int64)),
-                        torch.from_numpy(np.asarray(clips, dtype=np.int64)), torch.from_numpy(facing.astype(np.float32)))
+                        torch.from_numpy(np.asarray(clips, dtype=np.int64)))
 
     def fixed(self, clips: np.ndarray) -> T2MBatch:
         """Evaluation batch: each clip with its first caption, from its first token."""

@@ -3,10 +3,8 @@ base token layer, a residual transformer over layers 1…Q−1, and a length est
 
 Shapes: ``text`` is a frozen encoder's features ``(B, D)`` float, or word ids ``(B, L)`` long for
 a learned encoder held inside the model; ``codes (B, T, Q)`` long with −1 after each clip's
-``lengths (B,)`` tokens; ``facing (B,)`` radians, the body's yaw towards the camera at the first
-token (the synthetic rig's sense: 0 faces the camera), read only by models with ``facing = True``.
-Every ``forward(text, codes, lengths, facing)`` returns the training loss and its logged terms;
-generation uses `condition` and `logits` (see `k2m_core.t2m.sampler`).
+``lengths (B,)`` tokens. Every ``forward(text, codes, lengths)`` returns the training loss and
+its logged terms; generation uses `condition` and `logits` (see `k2m_core.t2m.sampler`).
 """
 
 from __future__ import annotations
@@ -46,14 +44,12 @@ def _scored(logits: Tensor, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]
 
 
 class TextCondition(nn.Module):
-    """Text input → one ``(B, dim)`` vector; runs the learned word encoder when the model has one.
-    ``facing``: it also embeds the facing, added to the text's vector and to the null condition alike."""
+    """Text input → one ``(B, dim)`` vector; runs the learned word encoder when the model has one."""
 
-    def __init__(self, text: TextSpec, dim: int, facing: bool = False) -> None:
+    def __init__(self, text: TextSpec, dim: int) -> None:
         super().__init__()
         self.words = WordEncoder(text.vocab, text.dim) if text.learned else None
         self.proj = nn.Linear(text.dim, dim)
-        self.facing = nn.Linear(2, dim) if facing else None
 
     def forward(self, text: Tensor) -> Tensor:
         if self.words is not None:
@@ -143,27 +139,14 @@ def _init_weights(module: nn.Module) -> None:
 
 
 class _Conditioned(nn.Module):
-    """Shared by both transformers: text condition, learned null condition for guidance. Guidance
-    drops the caption only: a model conditioned on the facing keeps it in both passes."""
+    """Shared by both transformers: text condition, learned null condition for guidance."""
 
-    @property
-    def uses_facing(self) -> bool:
-        return self.text.facing is not None
-
-    def _facing(self, facing: Tensor | None, like: Tensor) -> Tensor | float:
-        if not self.uses_facing:
-            return 0.0
-        if facing is None:
-            raise ValueError(f"this {type(self).__name__} is conditioned on the facing: pass facing (B,)")
-        angle = facing.to(like.device, torch.float32)
-        return self.text.facing(torch.stack([angle.cos(), angle.sin()], dim=-1)).to(like.dtype)
-
-    def condition(self, text: Tensor, drop: Tensor | None = None, facing: Tensor | None = None) -> Tensor:
+    def condition(self, text: Tensor, drop: Tensor | None = None) -> Tensor:
         """``(B, dim)`` condition vectors; rows where ``drop`` get the unconditional one."""
         cond = self.text(text)
         if drop is not None:
             cond = torch.where(drop[:, None], self.null_cond.to(cond.dtype), cond)
-        return cond + self._facing(facing, cond)
+        return cond
 
     def _drop(self, batch: int, device: torch.device) -> Tensor | None:
         """Which training rows lose their caption (classifier-free guidance); none in eval mode."""
@@ -171,9 +154,8 @@ class _Conditioned(nn.Module):
             return None
         return torch.rand(batch, device=device) < self.config.cond_drop
 
-    def null_condition(self, batch: int, facing: Tensor | None = None) -> Tensor:
-        null = self.null_cond[None].expand(batch, -1)
-        return null + self._facing(facing, null)
+    def null_condition(self, batch: int) -> Tensor:
+        return self.null_cond[None].expand(batch, -1)
 
 
 class MaskedTransformer(_Conditioned):
@@ -184,7 +166,7 @@ class MaskedTransformer(_Conditioned):
         self.config, self.tokens, self.text_spec = config.validate(), tokens, text
         self.mask_id, self.pad_id = tokens.codebook_size, tokens.codebook_size + 1
         self.token_emb = nn.Embedding(tokens.codebook_size + 2, config.dim)
-        self.text = TextCondition(text, config.dim, config.facing)
+        self.text = TextCondition(text, config.dim)
         self.null_cond = nn.Parameter(torch.zeros(config.dim))
         self.backbone = Backbone(config.dim, config.layers, config.heads, config.ff_dim, config.dropout)
         self.head = nn.Linear(config.dim, tokens.codebook_size)
@@ -194,7 +176,7 @@ class MaskedTransformer(_Conditioned):
         """``ids (B, T)`` (codes, MASK or PAD), ``cond (B, dim)``, ``pad (B, T)`` → ``(B, T, K)``."""
         return self.head(self.backbone(cond[:, None], self.token_emb(ids), pad))
 
-    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor, facing: Tensor | None = None) -> T2MOutput:
+    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor) -> T2MOutput:
         base = codes[..., 0]
         batch, steps = base.shape
         pad = padding_mask(lengths, steps)
@@ -210,7 +192,7 @@ class MaskedTransformer(_Conditioned):
         ids = torch.where(masked & (roll < 0.1), torch.randint_like(ids, self.tokens.codebook_size), ids)
         ids = torch.where(masked & (roll >= 0.1) & (roll < 0.1 + 0.9 * 0.88), self.mask_id, ids)
         ids = ids.masked_fill(pad, self.pad_id)
-        logits = self.logits(ids, self.condition(text, self._drop(batch, base.device), facing), pad)
+        logits = self.logits(ids, self.condition(text, self._drop(batch, base.device)), pad)
         targets = base.masked_fill(~masked, IGNORE)
         loss, terms = _scored(logits, targets)
         return T2MOutput(loss, terms, logits, targets)
@@ -227,7 +209,7 @@ class ResidualTransformer(_Conditioned):
         below, size = tokens.num_quantizers - 1, tokens.codebook_size
         self.token_emb = nn.Parameter(torch.randn(below, size, config.dim) * 0.02)  # layers 0…Q−2
         self.layer_emb = nn.Embedding(tokens.num_quantizers, config.dim)  # which layer j to predict
-        self.text = TextCondition(text, config.dim, config.facing)
+        self.text = TextCondition(text, config.dim)
         self.null_cond = nn.Parameter(torch.zeros(config.dim))
         self.backbone = Backbone(config.dim, config.layers, config.heads, config.ff_dim, config.dropout)
         self.head_weight = nn.Parameter(torch.randn(below, config.dim, size) * 0.02)  # layers 1…Q−1
@@ -249,14 +231,14 @@ class ResidualTransformer(_Conditioned):
         weight, bias = self.head_weight[layer - 1], self.head_bias[layer - 1]
         return torch.einsum("btd,bdk->btk", hidden, weight.to(hidden.dtype)) + bias[:, None].to(hidden.dtype)
 
-    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor, facing: Tensor | None = None) -> T2MOutput:
+    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor) -> T2MOutput:
         batch, steps, _ = codes.shape
         top = self.tokens.num_quantizers - 1
         # MoMask's q_schedule: j = 1 + round((1 − cos(π/2·u))·(Q − 2)), favouring low layers.
         schedule = 1 - torch.cos(torch.rand(batch, device=codes.device) * math.pi / 2)
         layer = (schedule * (top - 1)).round().long() + 1
         pad = padding_mask(lengths, steps)
-        logits = self.logits(codes, layer, self.condition(text, self._drop(batch, codes.device), facing), pad)
+        logits = self.logits(codes, layer, self.condition(text, self._drop(batch, codes.device)), pad)
         targets = codes.gather(2, layer[:, None, None].expand(batch, steps, 1))[..., 0].masked_fill(pad, IGNORE)
         loss, terms = _scored(logits, targets)
         return T2MOutput(loss, terms, logits, targets)
@@ -281,8 +263,8 @@ class LengthEstimator(nn.Module):
         logits = self.mlp(self.text(text)).float()
         return logits.index_fill(1, torch.tensor([0], device=logits.device), float("-inf"))
 
-    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor, facing: Tensor | None = None) -> T2MOutput:
-        logits = self.logits(text)  # lengths do not depend on the view
+    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor) -> T2MOutput:
+        logits = self.logits(text)
         targets = lengths.clamp(1, self.tokens.max_tokens)
         loss, terms = _scored(logits, targets)
         return T2MOutput(loss, terms, logits, targets)

@@ -67,14 +67,13 @@ def _guided(run, cond: Tensor, null: Tensor, scale: float) -> Tensor:
 
 @torch.no_grad()
 def masked_tokens(model: MaskedTransformer, cond: Tensor, lengths: Tensor, settings: MaskedSampling,
-                  generator: torch.Generator | None = None, facing: Tensor | None = None) -> Tensor:
-    """Base-layer tokens ``(B, max(lengths))`` (−1 past each length) by iterative unmasking;
-    ``facing (B,)`` goes into the unconditional pass of a model conditioned on it."""
+                  generator: torch.Generator | None = None) -> Tensor:
+    """Base-layer tokens ``(B, max(lengths))`` (−1 past each length) by iterative unmasking."""
     batch, steps = len(lengths), int(lengths.max())
     pad = padding_mask(lengths, steps)
     ids = torch.full((batch, steps), model.mask_id, device=cond.device).masked_fill(pad, model.pad_id)
     scores = torch.zeros(batch, steps, device=cond.device).masked_fill(pad, float("inf"))
-    null = model.null_condition(batch, facing).to(cond.dtype)
+    null = model.null_condition(batch).to(cond.dtype)
 
     def run(conds: Tensor, copies: int) -> Tensor:
         return model.logits(ids.repeat(copies, 1), conds, pad.repeat(copies, 1))
@@ -94,7 +93,7 @@ def masked_tokens(model: MaskedTransformer, cond: Tensor, lengths: Tensor, setti
 @torch.no_grad()
 def residual_tokens(model: ResidualTransformer, cond: Tensor, base: Tensor, lengths: Tensor,
                     settings: ResidualSampling, layers: int | None = None,
-                    generator: torch.Generator | None = None, facing: Tensor | None = None) -> Tensor:
+                    generator: torch.Generator | None = None) -> Tensor:
     """All layers ``(B, T, Q)`` from the base layer ``(B, T)``; layers past ``layers`` stay −1."""
     batch, steps = base.shape
     num_quantizers = model.tokens.num_quantizers
@@ -102,7 +101,7 @@ def residual_tokens(model: ResidualTransformer, cond: Tensor, base: Tensor, leng
     pad = padding_mask(lengths, steps)
     codes = torch.full((batch, steps, num_quantizers), -1, dtype=torch.long, device=base.device)
     codes[..., 0] = base
-    null = model.null_condition(batch, facing).to(cond.dtype)
+    null = model.null_condition(batch).to(cond.dtype)
     for j in range(1, layers + 1):
         layer = torch.full((batch,), j, dtype=torch.long, device=base.device)
 
@@ -152,12 +151,6 @@ class Sampler:
         return next(self.transformer.parameters()).device
 
     @property
-    def chooses_view(self) -> bool:
-        """Whether generation can be told a view: a transformer conditioned on the facing, or a
-        tokenizer with body-frame tokens."""
-        return self.transformer.uses_facing or (self.tokenizer is not None and self.tokenizer.view_head is not None)
-
-    @property
     def max_frames(self) -> int:
         return self.tokens.max_tokens * self.tokens.downsample
 
@@ -195,30 +188,26 @@ class Sampler:
 
     @torch.no_grad()
     def sample_tokens(self, prompts: list[str], token_lengths: Tensor, generator: torch.Generator | None = None,
-                      memo: dict | None = None, facing: Tensor | None = None) -> Tensor:
-        """Token layers ``(B, max(lengths), Q)``, −1 past each length and in layers not generated;
-        ``facing (B,)`` radians for models conditioned on it (None: facing the camera)."""
+                      memo: dict | None = None) -> Tensor:
+        """Token layers ``(B, max(lengths), Q)``, −1 past each length and in layers not generated."""
         memo = {} if memo is None else memo
         token_lengths = token_lengths.to(self.device)
-        if facing is None:
-            facing = torch.zeros(len(prompts), device=self.device)
-        cond = self.transformer.condition(self.text_input(self.transformer, prompts, memo), facing=facing)
-        base = masked_tokens(self.transformer, cond, token_lengths, self.masked_settings, generator, facing)
+        cond = self.transformer.condition(self.text_input(self.transformer, prompts, memo))
+        base = masked_tokens(self.transformer, cond, token_lengths, self.masked_settings, generator)
         if self.residual is None or self.residual_layers == 0:
             codes = torch.full(base.shape + (self.tokens.num_quantizers,), -1, dtype=torch.long, device=base.device)
             codes[..., 0] = base
             return codes
-        cond = self.residual.condition(self.text_input(self.residual, prompts, memo), facing=facing)
+        cond = self.residual.condition(self.text_input(self.residual, prompts, memo))
         return residual_tokens(self.residual, cond, base, token_lengths, self.residual_settings,
-                               self.residual_layers, generator, facing)
+                               self.residual_layers, generator)
 
     @torch.no_grad()
     def generate(self, prompts: list[str], frames: list[int] | Tensor | None = None, *, seed: int = 0,
                  decode: bool = True, size: tuple[float, float] = CANONICAL_SIZE,
                  yaw: Tensor | None = None) -> Generated:
         """Motions for ``prompts`` of ``frames`` frames each (None: lengths from the estimator);
-        ``yaw (B,)`` radians is the view (`chooses_view`): the facing a transformer conditioned on
-        it starts from, or where the camera sees body-frame tokens from (`MotionVQAdapter.decode`)."""
+        ``yaw (B,)`` radians is the view of body-frame tokens (`MotionVQAdapter.decode`)."""
         prompts = list(prompts)
         generator = torch.Generator(self.device).manual_seed(seed)
         memo: dict = {}
@@ -232,14 +221,12 @@ class Sampler:
             if len(frames_t) != len(prompts):
                 raise UserError(f"{len(frames_t)} lengths for {len(prompts)} prompts")
             token_lengths = self.token_lengths(frames_t)
-        if yaw is not None:
-            yaw = torch.as_tensor(yaw, dtype=torch.float32, device=self.device).expand(len(prompts))
-        codes = self.sample_tokens(prompts, token_lengths, generator, memo,
-                                   facing=yaw if self.transformer.uses_facing else None)
+        codes = self.sample_tokens(prompts, token_lengths, generator, memo)
         motion = None
         if decode:
             if self.tokenizer is None:
                 raise UserError("decoding to SMPL needs the tokenizer (--tokenizer RUN_DIR)")
-            motion = self.tokenizer.decode(codes, size[0], size[1], lengths=frames_t,
-                                           yaw=None if self.transformer.uses_facing else yaw)
+            if yaw is not None:
+                yaw = torch.as_tensor(yaw, dtype=torch.float32, device=self.device)
+            motion = self.tokenizer.decode(codes, size[0], size[1], lengths=frames_t, yaw=yaw)
         return Generated(codes=codes, token_lengths=token_lengths, frames=frames_t, motion=motion)

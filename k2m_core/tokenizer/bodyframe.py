@@ -59,13 +59,6 @@ def heading(global_orient: Tensor) -> Tensor:
     return torch.atan2(-hips[..., 2], hips[..., 0])
 
 
-def camera_yaw(orient: Tensor) -> Tensor:
-    """The yaw ``(...)`` radians of camera-frame orientations ``(..., 3, 3)`` (y down), in the view's
-    sense: 0 faces the camera, −π/2 shows it the left side (the inverse of `view_rotation` at
-    elevation 0)."""
-    return heading(pitch_matrix(torch.full(orient.shape[:-2], math.pi, device=orient.device)) @ orient)
-
-
 def integrate(orient: Tensor, yaw_rate: Tensor, step: Tensor, height: Tensor) -> tuple[Tensor, Tensor]:
     """Per-frame body-frame features → the motion in the body frame.
 
