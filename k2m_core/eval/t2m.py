@@ -7,8 +7,8 @@ Per repetition (20 by default), with draws seeded by (seed, repetition):
    4 frames (Guo et al.'s loader): the first pass is the reference distribution for FID, the
    second the "ground truth" row — so its FID measures only crop noise (the paper's 0.002);
 3. the model generates one motion per caption at the clip's true length (at most the models'
-   10 s); the SMPL motion, in the camera frame the tokenizer decodes to (1920×1080, f = 5000 px),
-   is projected to COCO-17 pixels with the paper's camera (eq. 3), keypoints outside the image or
+   10 s); the SMPL motion, in the camera frame the tokenizer decodes to (1920×1080, its
+   `generation_focal`), is projected to COCO-17 pixels with that camera (eq. 3), keypoints outside the image or
    behind the camera get confidence 0, and the clip goes through the same evaluator features as the
    dataset's keypoints (a model with body-frame tokens decodes each motion in a view drawn as the
    synthetic corpus draws them);
@@ -58,17 +58,19 @@ class T2MSettings:
         return self
 
 
-def project_to_clips(body, motion, frames, size: tuple[float, float]) -> list[np.ndarray]:
-    """Camera-frame SMPL (`SMPLMotion`, ``(B, F, …)``) → ``(frames_i, 18, 3)`` keypoint clips as the
-    paper's camera at image ``size`` (W, H) sees them: pixels, confidence 1 where the keypoint is in
-    front of the camera and inside the image, else 0 (with x = y = 0, as datasets store it)."""
+def project_to_clips(body, motion, frames, size: tuple[float, float], focal: float) -> list[np.ndarray]:
+    """Camera-frame SMPL (`SMPLMotion`, ``(B, F, …)``) → ``(frames_i, 18, 3)`` keypoint clips as a
+    camera of ``focal`` pixels at image ``size`` (W, H) sees them — the camera the tokenizer decoded
+    for (`MotionVQAdapter.generation_focal`: the paper's 5000 px, or 1920 for models that learned
+    with each clip's own focal length): pixels, confidence 1 where the keypoint is in front of the
+    camera and inside the image, else 0 (with x = y = 0, as datasets store it)."""
     width, height = size
     batch, count = motion.transl.shape[:2]
     with torch.no_grad():
         posed = body(motion.rotmats.flatten(0, 1).float(), motion.betas.float().repeat_interleave(count, dim=0),
                      motion.transl.flatten(0, 1).float())
         keypoints3d = posed.keypoints.unflatten(0, (batch, count))  # (B, F, 17, 3)
-        pixels, in_front = project(keypoints3d, width, height)
+        pixels, in_front = project(keypoints3d, width, height, focal)
         inside = in_front & (pixels[..., 0] >= 0) & (pixels[..., 0] < width) & (pixels[..., 1] >= 0) \
             & (pixels[..., 1] < height)
     clips = np.zeros((batch, count, NUM_ROWS, 3), dtype=np.float32)
@@ -94,7 +96,8 @@ def generate_clips(sampler, prompts: list[str], frames: np.ndarray, seed: int, b
         yaw = None if yaws is None else yaws[lo:lo + batch_size]
         generated = sampler.generate(prompts[lo:lo + batch_size], [int(n) for n in frames[lo:lo + batch_size]],
                                      seed=seed + chunk, size=CANONICAL_SIZE, yaw=yaw)
-        clips.extend(project_to_clips(body, generated.motion, generated.frames.tolist(), CANONICAL_SIZE))
+        clips.extend(project_to_clips(body, generated.motion, generated.frames.tolist(), CANONICAL_SIZE,
+                                      sampler.tokenizer.generation_focal))
         if progress is not None:
             progress(len(generated.frames))
     return clips

@@ -434,6 +434,12 @@ class MotionVQAdapter(nn.Module):
         """``codes (B, T, q)``, q ≤ Q (−1 = none) → quantised latent ``(B, T, D)``."""
         return self.quantizer.codes_to_latent(codes)
 
+    @property
+    def generation_focal(self) -> float:
+        """The focal length (pixels, principal point at the centre) `decode` places motion for by
+        default: the camera the model learned in."""
+        return FOCAL if self.config.focal_source == "paper" else CANONICAL_FOCAL
+
     def decode(self, codes: Tensor, width: Tensor, height: Tensor, lengths: Tensor | None = None,
                focal: float | None = None, yaw: Tensor | None = None) -> SMPLMotion:
         """Motion tokens ``(B, T, q)`` (q ≤ Q layers; −1 marks padding) → SMPL motion of ``T·α``
@@ -454,7 +460,7 @@ class MotionVQAdapter(nn.Module):
         width = torch.as_tensor(width, dtype=torch.float32, device=codes.device).expand(codes.shape[0])
         height = torch.as_tensor(height, dtype=torch.float32, device=codes.device).expand(codes.shape[0])
         if focal is None:
-            focal = FOCAL if self.config.focal_source == "paper" else CANONICAL_FOCAL
+            focal = self.generation_focal
         camera = Camera(torch.full((codes.shape[0],), float(focal), device=codes.device), None)
         if self.view_head is None and yaw is not None:
             raise UserError("this tokenizer's tokens are in the camera frame, so the view comes with them; "
