@@ -160,3 +160,19 @@ def test_body_frame_models_are_shown_in_views_drawn_as_the_corpus_draws_them(bod
     assert (hips_x > 5).sum() >= 3 and (hips_x < -5).sum() >= 1
     again = generate_clips(sampler, ["a man walks"] * 24, np.full(24, 32), seed=5, batch_size=8)
     np.testing.assert_array_equal(np.stack(clips), np.stack(again))
+
+
+def test_generated_motion_is_projected_with_the_camera_the_tokenizer_decoded_for(model_dir):
+    from k2m_core.camera import project
+    from k2m_core.eval.t2m import generate_clips
+    from k2m_core.loading import load_sampler
+
+    sampler = load_sampler(model_dir / "transformer")
+    assert sampler.tokenizer.generation_focal == 1920.0  # learned with each clip's own focal length
+    clips = generate_clips(sampler, ["a man walks"], np.array([32]), seed=1, batch_size=4)
+    motion = sampler.generate(["a man walks"], [32], seed=1).motion
+    keypoints = sampler.tokenizer.body(motion.rotmats[0], motion.betas.expand(32, -1), motion.transl[0]).keypoints
+    pixels, _ = project(keypoints, 1920.0, 1080.0, 1920.0)
+    seen = clips[0][:, :17, 2] > 0
+    assert seen.any()
+    np.testing.assert_allclose(clips[0][:, :17, :2][seen], pixels.detach().numpy()[seen], atol=1e-2)
