@@ -8,9 +8,10 @@ from k2m_core import rotations as rot
 torch.manual_seed(0)
 
 
-def random_axis_angle(n, dtype, max_angle=math.pi):
-    axis = torch.nn.functional.normalize(torch.randn(n, 3, dtype=dtype), dim=-1)
-    return axis * torch.rand(n, 1, dtype=dtype) * max_angle
+def random_axis_angle(n, dtype, max_angle=math.pi, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    axis = torch.nn.functional.normalize(torch.randn(n, 3, dtype=dtype, generator=g), dim=-1)
+    return axis * torch.rand(n, 1, dtype=dtype, generator=g) * max_angle
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
@@ -26,7 +27,10 @@ def test_round_trips(dtype, tol):
     z, y, x = rot.matrix_to_euler_zyx(matrix).unbind(-1)
     about = [rot.axis_angle_to_matrix(torch.nn.functional.one_hot(torch.tensor(k), 3).to(dtype) * a[..., None])
              for k, a in ((2, z), (1, y), (0, x))]
-    assert (about[0] @ about[1] @ about[2] - matrix).abs().max() < tol * 10
+    error = (about[0] @ about[1] @ about[2] - matrix).abs().amax((-1, -2))
+    # Near pitch ±90° (gimbal lock) ZYX angles are ill-conditioned: rounding grows as 1/cos(pitch).
+    well = y.cos().abs() > 1e-2
+    assert error[well].max() < tol * 10 and error.max() < tol * 100
 
 
 @pytest.mark.parametrize("angle", [0.0, 1e-9, 1e-6, 1e-4, 1e-2, math.pi - 1e-2, math.pi - 1e-5, math.pi])
