@@ -610,10 +610,16 @@ def test_canonical_framing_by_hand():
     hips = moved[0, :, [11, 12], :2].mean(1)
     assert hips[0].tolist() == pytest.approx([960.0, 540.0 + (300 - 310) * framing.scale.item()])
     assert (moved[0, :, [1, 2, 3, 4], :] == 0).all()  # unseen keypoints stay (0, 0, 0)
-    # A run 4040 px across (shoulders ±20 px): the box, not the torso, sets the scale (90 % of the width).
+    # Jitter multiplies the torso's scale (1.5× here), as long as the box still fits (280 px × 2.92 < 972 px).
+    jittered = canonical_framing(still, valid, 0.5, torch.tensor([math.log(1.5)]))
+    assert jittered.scale.item() == pytest.approx(1.5 * TORSO_FILL * 1080 / 100)
+    assert jittered.source_centre[0].tolist() == framing.source_centre[0].tolist()
+    # A run 4040 px across (shoulders ±20 px): the box, not the torso, sets the scale (90 % of the width),
+    # with or without jitter.
     run = _standing_clip(10, shift=4000.0)
     framing = canonical_framing(run, valid, 0.5)
     assert framing.scale.item() == pytest.approx(0.9 * 1920 / 4040)
+    assert canonical_framing(run, valid, 0.5, torch.tensor([0.5])).scale.item() == pytest.approx(0.9 * 1920 / 4040)
     xs = reframe(run, valid, framing)[0, :, :17, 0][run[0, :, :17, 2] > 0]
     assert xs.min().item() == pytest.approx(960 - 0.45 * 1920, abs=1e-2)
     assert xs.max().item() == pytest.approx(960 + 0.45 * 1920, abs=1e-2)
@@ -624,6 +630,27 @@ def test_canonical_framing_by_hand():
     dark[..., :17, 2] = 0.2
     framing = canonical_framing(dark, valid, 0.5)
     assert framing.scale.item() == 1.0 and framing.source_centre[0].tolist() == [640.0, 360.0]
+
+
+def test_framing_jitter_trains_only_and_keeps_the_3d():
+    keypoints, valid = synthetic_clips(3, 32, seed=5)
+    model = tiny_model(adapter="none", framing_jitter=0.5)
+    warmed_up(model, keypoints, valid)
+    model.eval()
+    with torch.no_grad():  # evaluation and encoding never jitter: the same clip gives the same codes
+        a, b = model(keypoints, valid), model(keypoints, valid)
+    assert torch.equal(a.codes, b.codes) and torch.equal(a.codes, model.encode(keypoints, valid))
+    assert torch.equal(a.smpl.joints, b.smpl.joints)
+    # In training, each clip's scale is drawn anew within exp(±framing_jitter) of the other draw's.
+    model.train()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        framings = [model._to_working_frame(keypoints, valid, None)[1].scale for _ in range(2)]
+    assert not torch.allclose(framings[0], framings[1])
+    ratio = framings[0] / framings[1]
+    assert ((ratio > math.exp(-1.0) - 1e-4) & (ratio < math.exp(1.0) + 1e-4)).all()
+    with pytest.raises(Exception, match="framing_jitter"):
+        TokenizerConfig(framing_jitter=-0.1).validate()
 
 
 def test_canonical_framing_makes_codes_independent_of_where_the_person_stands():

@@ -12,7 +12,7 @@ from k2m_core.t2m.config import TokenSpec
 # Config keys that never change the codes of a trained tokenizer (losses, dropout, EMA, windows, and
 # the camera the decoder projects with), so a new loss weight must not invalidate its caches and models.
 _TRAINING_ONLY = ("shape_tau", "mirror_margin", "window", "dropout", "quantizer_dropout", "ema_decay",
-                  "focal_source", "view_elevation_deg")
+                  "focal_source", "view_elevation_deg", "framing_jitter")
 # Keys added after tokenizers were trained and shipped, with the value that decodes as those did:
 # at that value they hash as if absent, so older fingerprints (and the models trained on them) hold.
 _ADDED_LATER = {"tokens": "camera"}

@@ -40,6 +40,13 @@ class TokenizerConfig:
     # continuous view, never quantised, placing it before the camera for the losses
     # (k2m_core.tokenizer.bodyframe).
     tokens: str = "camera"
+    # Not in the paper: in training, each window's canonical scale is multiplied by exp(u), u uniform
+    # in ±framing_jitter (the camera follows exactly, so the 3D is unchanged). Canonical framing
+    # gives every window the same torso size, and a decoder trained on that learns to ignore the
+    # input's size: walks towards the camera decode at constant depth. The jitter makes it read
+    # the size; it costs pose accuracy at CPU-preset schedules (k2m-mini model card, "What stops
+    # the travel"), so it is off by default.
+    framing_jitter: float = 0.0
 
     # Conv encoder/decoder (MoMask RVQ-VAE, docs/design.md#ref-momask).
     width: int = 512
@@ -128,6 +135,8 @@ class TokenizerConfig:
             bad("mirror_margin", "must lie in (0, 1]")
         if not 0.0 <= self.view_elevation_deg <= 90.0:
             bad("view_elevation_deg", "must lie in [0, 90]")
+        if not 0.0 <= self.framing_jitter <= 1.0:
+            bad("framing_jitter", "must lie in [0, 1] (a log-scale half-width; 0 turns it off)")
         if not self.depth_smoothing >= 0:
             bad("depth_smoothing", "must be non-negative (0 turns the filter off)")
         for key in ("quantizer_dropout", "dropout", "conf_threshold"):

@@ -65,10 +65,13 @@ class Framing:
 
 
 @torch.no_grad()
-def canonical_framing(keypoints: Tensor, valid: Tensor, conf_threshold: float) -> Framing:
+def canonical_framing(keypoints: Tensor, valid: Tensor, conf_threshold: float,
+                      log_jitter: Tensor | None = None) -> Framing:
     """The `Framing` of each clip of ``keypoints (B, F, 18, 3)`` (valid frames ``(B, F)``), from the
     keypoints with confidence ≥ ``conf_threshold``. A clip with no seen keypoint keeps its scale
-    and is centred; one whose torso is never seen is scaled by its box alone."""
+    and is centred; one whose torso is never seen is scaled by its box alone. ``log_jitter (B,)``
+    multiplies each clip's torso-based scale by ``exp(log_jitter)`` (training augmentation), still
+    shrunk where the box would not fit."""
     xy = keypoints[..., :NUM_JOINTS, :2].float()
     seen = (keypoints[..., :NUM_JOINTS, 2] >= conf_threshold) & valid[..., None]  # (B, F, 17)
     big = torch.finfo(xy.dtype).max
@@ -83,6 +86,8 @@ def canonical_framing(keypoints: Tensor, valid: Tensor, conf_threshold: float) -
     torso = (xy[..., list(SHOULDERS), :].mean(-2) - xy[..., list(HIPS), :].mean(-2)).norm(dim=-1)
     torso = torch.where(torso_seen, torso, torch.nan).nanmedian(dim=1).values  # NaN: never seen
     by_torso = TORSO_FILL * height / torso.clamp_min(1.0)
+    if log_jitter is not None:
+        by_torso = by_torso * log_jitter.exp()
     scale = torch.where(torch.isnan(torso), fit, torch.minimum(by_torso, fit))
 
     size = keypoints[:, :, FRAME_SIZE_ROW, :2].float().amax(dim=1)  # (B, 2): the source frame

@@ -228,7 +228,10 @@ class MotionVQAdapter(nn.Module):
         focal = focal.float()
         framing = None
         if self.config.framing == "canonical":
-            framing = canonical_framing(keypoints, valid, self.config.conf_threshold)
+            jitter = None
+            if self.training and self.config.framing_jitter > 0:
+                jitter = (torch.rand(batch, device=keypoints.device) * 2 - 1) * self.config.framing_jitter
+            framing = canonical_framing(keypoints, valid, self.config.conf_threshold, jitter)
             width, height = self.frame_size(keypoints, valid)
             keypoints = reframe(keypoints, valid, framing)
         if self.config.focal_source == "paper":
