@@ -118,7 +118,9 @@ def t2m(
     """Benchmark a text-to-motion model against the ground truth at the 2D level (paper Table 3).
 
     Generates for the split's captions at their true lengths, projects the SMPL output with the
-    paper's camera, and reports FID, R-precision top-1/2/3, MM-Dist, Diversity and Multimodality.
+    camera its tokenizer decodes for (f = 5000 px for the paper's, 1920 px once framed for one that
+    learned each clip's focal length), and reports FID, R-precision top-1/2/3, MM-Dist, Diversity
+    and Multimodality.
 
     Example: k2m eval t2m runs/model --evaluator runs/evaluator --data corpus/dataset.h5 --out eval/
     """
