@@ -632,7 +632,7 @@ def test_canonical_framing_by_hand():
     assert framing.scale.item() == 1.0 and framing.source_centre[0].tolist() == [640.0, 360.0]
 
 
-def test_framing_jitter_trains_only_and_keeps_the_3d():
+def test_framing_jitter_draws_in_training_only_within_its_range():
     keypoints, valid = synthetic_clips(3, 32, seed=5)
     model = tiny_model(adapter="none", framing_jitter=0.5)
     warmed_up(model, keypoints, valid)
