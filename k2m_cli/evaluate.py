@@ -301,8 +301,8 @@ def text_use(
     clips, captions = select_clips(dataset, split, pairs, max_clips)
     dev = resolve_device(device)
     sampler = load_model(model_dir, device=dev, clip_weights=clip_weights)
-    tokens, source = base_tokens(sampler, dataset, clips, dev)
-    use = caption_use(sampler, captions, tokens, pairs, seed)
+    tokens, facings, source = base_tokens(sampler, dataset, clips, dev)
+    use = caption_use(sampler, captions, tokens, facings, pairs, seed)
     per_clip = use.pop("per_clip")
     directions = direction_counts(sampler, targets, samples, frames, seed) if targets else []
     result = {"model": str(model_dir), "data": str(dataset.path), "split": split, "swaps": [list(p) for p in pairs],

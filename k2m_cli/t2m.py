@@ -138,7 +138,7 @@ def tokenize(
     """
     from k2m_core.data.dataset import Dataset
     from k2m_core.loading import load_tokenizer, resolve_device
-    from k2m_core.t2m.data import tokenize_clips, write_token_cache
+    from k2m_core.t2m.data import token_facings, tokenize_clips, write_token_cache
     from k2m_core.t2m.tokens import token_spec
 
     if batch_size < 1:
@@ -149,6 +149,7 @@ def tokenize(
     with progress("tokenizing clips", len(data), is_quiet(ctx)) as advance:
         codes = tokenize_clips(data, model, device=resolve_device(device), batch_size=batch_size, progress=advance)
     data.close()
-    write_token_cache(dataset, codes, spec, tokenizer_dir=str(tokenizer.resolve()))
+    facings = token_facings(model, codes, device=resolve_device(device), batch_size=batch_size)
+    write_token_cache(dataset, codes, spec, tokenizer_dir=str(tokenizer.resolve()), facings=facings)
     typer.echo(f"{dataset}: {sum(len(c) for c in codes)} tokens × {spec.num_quantizers} layers from tokenizer "
                f"{spec.tokenizer}")

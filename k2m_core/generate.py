@@ -98,7 +98,7 @@ def generate_files(sampler, prompts: list[str], frames: list[int | None], out_di
     at ``fps`` (the model's 30 fps resampled) and named by `output_stems`; existing files are only
     replaced with ``force``. ``body`` (default: the tokenizer's) poses the motion for joints,
     ground contact and previews; a body with a mesh renders previews as a mesh. ``yaw`` (radians)
-    is the view of a model with body-frame tokens (`view_yaw`; None: facing the camera).
+    is the view of a model that takes one (`Sampler.takes_view`, `view_yaw`; None: facing the camera).
     Returns one record per motion: prompt, sample, frames, seed, files."""
     from k2m_core.atomic import make_folder
     from k2m_core.export.motion_file import WorldMotion, save_motion

@@ -5,6 +5,7 @@ length and its code pattern, so each model has something to learn beyond code fr
 """
 
 import json
+import math
 import shutil
 from dataclasses import replace
 
@@ -21,7 +22,7 @@ from k2m_core.loading import load_sampler, load_t2m_model, read_t2m_config
 from k2m_core.runs import load_weights
 from k2m_core.t2m.config import (SamplingOverrides, TextSpec, TokenSpec, length_preset, masked_preset,
                                  residual_preset)
-from k2m_core.t2m.data import TokenTextBatches, read_token_cache, tokenize_clips, write_token_cache
+from k2m_core.t2m.data import TokenTextBatches, read_token_cache, token_facings, tokenize_clips, write_token_cache
 from k2m_core.t2m.tokens import token_spec, tokenizer_fingerprint
 from k2m_core.t2m.models import LengthEstimator, MaskedTransformer, ResidualTransformer
 from k2m_core.t2m.sampler import Sampler
@@ -165,6 +166,44 @@ def test_tokenize_with_a_tiny_tokenizer(tmp_path):
     with torch.no_grad():
         tokenizer.quantizer.layers[0].embed[0] += 1
     assert tokenizer_fingerprint(tokenizer) != spec.tokenizer
+
+
+def test_token_facings_name_the_view_as_the_synthetic_rig_films_it(tmp_path):
+    from types import SimpleNamespace
+
+    from k2m_core.synth.camera_rig import View
+
+    yaws = np.radians([0.0, -90.0, 90.0, 180.0, 35.0])  # front, left side, right side, back, between
+
+    def decode(codes, width, height):  # every frame of clip i (codes all i) shows the body as the rig films yaw i
+        orient = [View("", float(yaws[i]), math.radians(8.0), 1000.0, 1920, 1080, (2.0, 8.0)).world_to_camera
+                  for i in codes[:, 0, 0].tolist()]
+        rotmats = torch.eye(3).repeat(len(codes), codes.shape[1] * 4, 24, 1, 1)
+        rotmats[:, :, 0] = torch.tensor(np.array(orient), dtype=torch.float32)[:, None]
+        return SimpleNamespace(rotmats=rotmats)
+
+    tokenizer = SimpleNamespace(to=lambda device: tokenizer, eval=lambda: tokenizer, downsample=4, decode=decode)
+    codes = [np.full((3 + i, 2), i, dtype=np.int64) for i in range(len(yaws))]
+    facings = token_facings(tokenizer, codes, batch_size=2)
+    assert [len(f) for f in facings] == [len(c) for c in codes]
+    error = np.degrees(np.angle(np.exp(1j * (np.array([f[0] for f in facings]) - yaws))))
+    assert np.abs(error).max() < 2.0, error  # the camera's 8° pitch aside, exact
+    path = tmp_path / "f.h5"
+    with DatasetWriter(path, split_seed=0) as writer:
+        for i, c in enumerate(codes):
+            writer.add_clip(f"c{i}", make_clip(np.full((len(c) * 4, 17, 2), 50.0), np.ones((len(c) * 4, 17)),
+                                               100, 100), ["a person walks"])
+    spec = replace(SPEC, num_quantizers=2)
+    write_token_cache(path, codes, spec, facings=facings)
+    cache = read_token_cache(Dataset(path), spec)
+    assert np.allclose(cache.facings(3), facings[3]) and np.allclose(cache.facing, np.concatenate(facings))
+    with pytest.raises(ValueError, match="one value per token"):
+        write_token_cache(path, codes, spec, facings=facings[::-1])
+    # A window's view is its first token's.
+    batches = TokenTextBatches(cache, np.zeros((len(codes), 4), np.float16), Dataset(path).caption_offsets,
+                               np.arange(len(codes)), 40, 4, 0)
+    batch = batches.batch(np.array([4, 1]), np.array([4, 1]), starts=np.array([2, 0]))
+    assert torch.allclose(batch.facing, torch.tensor([facings[4][2], facings[1][0]]))
 
 
 def test_an_interrupted_cache_write_leaves_no_cache(corpus, tmp_path, monkeypatch):

@@ -321,6 +321,10 @@ class Dataset:
         ``text_features/<key>``, ``motion_tokens/<fingerprint>/codes``, …"""
         return self._h5()[name][:]
 
+    def contains(self, name: str) -> bool:
+        """Whether the file stores an object at ``name`` (e.g. an optional part of a cache)."""
+        return name in self._h5()
+
     def entries(self, group: str) -> dict[str, dict]:
         """Name → attributes of each entry of the optional group ``group`` (e.g. the caches
         ``text_features``, ``motion_tokens``); empty when the file has no such group."""

@@ -82,16 +82,17 @@ def project_to_clips(body, motion, frames, size: tuple[float, float], focal: flo
 
 def generate_clips(sampler, prompts: list[str], frames: np.ndarray, seed: int, batch_size: int,
                    progress: Callable[..., None] | None = None) -> list[np.ndarray]:
-    """One generated motion per prompt, projected to 2D keypoint clips. Models with body-frame
-    tokens generate facing the camera unless told a view, so each motion gets a view drawn as the
-    corpus draws them (front, sides, back: `camera_rig.sample_yaw`), as the ground truth has."""
+    """One generated motion per prompt, projected to 2D keypoint clips. Models that take a view
+    (body-frame tokens, a view-conditioned transformer) generate facing the camera unless told
+    one, so each motion gets a view drawn as the corpus draws them (front, sides, back:
+    `camera_rig.sample_yaw`), as the ground truth has."""
     from k2m_core.synth.camera_rig import sample_yaw
     from k2m_core.t2m.sampler import CANONICAL_SIZE
 
     clips: list[np.ndarray] = []
     body = sampler.tokenizer.body
     rng = np.random.default_rng(seed)
-    yaws = np.array([sample_yaw(rng)[1] for _ in prompts]) if sampler.tokenizer.view_head is not None else None
+    yaws = np.array([sample_yaw(rng)[1] for _ in prompts]) if sampler.takes_view else None
     for chunk, lo in enumerate(range(0, len(prompts), batch_size)):
         yaw = None if yaws is None else yaws[lo:lo + batch_size]
         generated = sampler.generate(prompts[lo:lo + batch_size], [int(n) for n in frames[lo:lo + batch_size]],

@@ -98,26 +98,33 @@ def other_captions(captions: list[str], seed: int) -> np.ndarray:
 # ---------------------------------------------------------------- cross-entropy
 
 
-def base_tokens(sampler, dataset: Dataset, clips: np.ndarray, device) -> tuple[list[np.ndarray], str]:
-    """The base-layer tokens ``(T_i,)`` of ``clips`` and where they came from: the dataset's token
-    cache of the model's tokenizer ("cache"), else the tokenizer run on the keypoints ("encoded")."""
-    from k2m_core.t2m.data import TOKENS_GROUP, read_token_cache, tokenize_clips
+def base_tokens(sampler, dataset: Dataset, clips: np.ndarray, device) -> tuple[list[np.ndarray], np.ndarray, str]:
+    """The base-layer tokens ``(T_i,)`` of ``clips``, their facings at the first token ``(N,)``
+    (`k2m_core.t2m.data.token_facings`) and where they came from: the dataset's token cache of the
+    model's tokenizer ("cache"), else the tokenizer run on the keypoints ("encoded")."""
+    from k2m_core.t2m.data import TOKENS_GROUP, read_token_cache, token_facings, tokenize_clips
 
     spec = sampler.tokens
     if spec.tokenizer in dataset.entries(TOKENS_GROUP):
         cache = read_token_cache(dataset, spec)
-        return [cache.clip(int(i))[:, 0].astype(np.int64) for i in clips], "cache"
+        if cache.facing is not None or sampler.transformer.view is None:
+            return ([cache.clip(int(i))[:, 0].astype(np.int64) for i in clips],
+                    np.array([cache.facings(int(i))[0] for i in clips]), "cache")
     if sampler.tokenizer is None:
-        raise UserError(f"{dataset.path}: no motion tokens from tokenizer {spec.tokenizer} and no tokenizer to "
-                        "make them; run `k2m data tokenize` or pass a model folder with its vq/")
+        raise UserError(f"{dataset.path}: no motion tokens from tokenizer {spec.tokenizer} (with their "
+                        "facings, for a view-conditioned model) and no tokenizer to make them; run `k2m data "
+                        "tokenize` or pass a model folder with its vq/")
     codes = tokenize_clips(dataset, sampler.tokenizer, device=device, clips=clips)
-    return [c[:, 0].astype(np.int64) for c in codes], "encoded"
+    facings = token_facings(sampler.tokenizer, codes, device=device)
+    return [c[:, 0].astype(np.int64) for c in codes], np.array([f[0] for f in facings]), "encoded"
 
 
 @torch.no_grad()
-def masked_cross_entropy(sampler, captions: list[str], tokens: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+def masked_cross_entropy(sampler, captions: list[str], tokens: list[np.ndarray], facings: np.ndarray,
+                         batch_size: int = 64) -> np.ndarray:
     """``(N,)`` mean cross-entropy (nats) per clip of its base tokens ``tokens[i] (T_i,)`` (cropped to
-    the model's ``max_tokens``), every one masked, under ``captions[i]``."""
+    the model's ``max_tokens``), every one masked, under ``captions[i]`` (and, for a view-conditioned
+    model, the clip's own view ``facings[i]``)."""
     model = sampler.transformer
     out = []
     for start in range(0, len(tokens), batch_size):
@@ -128,7 +135,8 @@ def masked_cross_entropy(sampler, captions: list[str], tokens: list[np.ndarray],
             base[row, :len(t)] = torch.from_numpy(t)
         pad = padding_mask(lengths, base.shape[1])
         ids = torch.full_like(base, model.mask_id).masked_fill(pad, model.pad_id)
-        cond = model.condition(sampler.text_input(model, captions[start:start + batch_size]))
+        facing = torch.as_tensor(facings[start:start + batch_size], dtype=torch.float32, device=sampler.device)
+        cond = model.condition(sampler.text_input(model, captions[start:start + batch_size]), facing=facing)
         logits = model.logits(ids, cond, pad).float()
         ce = F.cross_entropy(logits.transpose(1, 2), base, reduction="none").masked_fill(pad, 0.0)
         out.append((ce.sum(1) / lengths).cpu().numpy())
@@ -142,14 +150,14 @@ def mean_se(values: np.ndarray) -> dict[str, float]:
     return {"mean": mean, "se": se, "ci95": [mean - 1.96 * se, mean + 1.96 * se]}
 
 
-def caption_use(sampler, captions: list[str], tokens: list[np.ndarray], pairs: list[tuple[str, str]],
-                seed: int) -> dict:
+def caption_use(sampler, captions: list[str], tokens: list[np.ndarray], facings: np.ndarray,
+                pairs: list[tuple[str, str]], seed: int) -> dict:
     """Cross-entropy under the own, the swapped and another clip's caption (mean ± s.e. over clips)
     and the per-clip gaps swapped − own and other − own."""
     other = other_captions(captions, seed)
-    ce = {"own": masked_cross_entropy(sampler, captions, tokens),
-          "swapped": masked_cross_entropy(sampler, [swapped(c, pairs) for c in captions], tokens),
-          "other": masked_cross_entropy(sampler, [captions[j] for j in other], tokens)}
+    ce = {"own": masked_cross_entropy(sampler, captions, tokens, facings),
+          "swapped": masked_cross_entropy(sampler, [swapped(c, pairs) for c in captions], tokens, facings),
+          "other": masked_cross_entropy(sampler, [captions[j] for j in other], tokens, facings)}
     return {"cross_entropy": {name: mean_se(values) for name, values in ce.items()},
             "gap": {"swapped_minus_own": mean_se(ce["swapped"] - ce["own"]),
                     "other_minus_own": mean_se(ce["other"] - ce["own"])},

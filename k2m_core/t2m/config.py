@@ -114,6 +114,11 @@ class MaskedConfig:
     ff_dim: int = 1024
     dropout: float = 0.2
     cond_drop: float = 0.1  # chance a training caption is dropped (classifier-free guidance)
+    # Not in the paper: also condition on the view, the facing the tokens decode to at the window's
+    # first token (`k2m_core.t2m.data.token_facings`); never dropped, so guidance contrasts the
+    # caption alone. Camera-frame tokens carry the view, which no caption states; given it, "left"
+    # is one thing in every clip. Generation then chooses the view (`k2m gen --view`; front).
+    view_condition: bool = False
     sampling: MaskedSampling = field(default_factory=MaskedSampling)
 
     def validate(self) -> "MaskedConfig":

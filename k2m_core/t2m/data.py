@@ -5,6 +5,8 @@ Caches (docs/design.md#dataset), so that training never runs the text encoder or
     text_features/<encoder identity>   (num_captions, D) float16; attrs: identity
     motion_tokens/<tokenizer fingerprint>/codes    (total_tokens, Q) int16
     motion_tokens/<tokenizer fingerprint>/offsets  (N+1,) int64: clip i = codes[offsets[i]:offsets[i+1]]
+    motion_tokens/<tokenizer fingerprint>/facing   (total_tokens,) float32: the decoded body's facing
+                                                   at each token's first frame (`token_facings`)
                                                    attrs: tokenizer, tokenizer_dir, codebook_size, …
 
 Everything is computed in memory first; the file is then opened for appending only to write it
@@ -137,9 +139,39 @@ def tokenize_clips(dataset: Dataset, tokenizer: torch.nn.Module, *, device: torc
     return out
 
 
+@torch.no_grad()
+def token_facings(tokenizer: torch.nn.Module, codes: list[np.ndarray], *, device: torch.device | str = "cpu",
+                  batch_size: int = 32) -> list[np.ndarray]:
+    """Per clip ``(T_i,)`` float32: the yaw (radians) the decoded body faces at each token's first
+    frame, as seen from the camera and in `k2m_core.generate.view_yaw`'s sense: 0 faces the camera,
+    −π/2 shows it the body's left side, ±π its back.
+
+    Camera-frame tokens carry this view, which no caption states (the corpus films from every
+    side); a masked transformer given it (``view_condition``) no longer has to guess it, and
+    generates for a view chosen at sampling time."""
+    from k2m_core.tokenizer.bodyframe import heading
+
+    tokenizer = tokenizer.to(device).eval()
+    order = np.argsort([len(c) for c in codes], kind="stable")
+    out: list[np.ndarray | None] = [None] * len(codes)
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        steps = max(len(codes[i]) for i in rows)
+        batch = np.full((len(rows), steps, codes[rows[0]].shape[1]), -1, dtype=np.int64)
+        for row, at in enumerate(rows):
+            batch[row, :len(codes[at])] = codes[at]
+        motion = tokenizer.decode(torch.from_numpy(batch).to(device), 1920.0, 1080.0)
+        # The yaw about the camera's vertical that turns a body facing the camera into this one.
+        yaw = -heading(motion.rotmats[:, ::tokenizer.downsample, 0].float()).cpu().numpy()
+        for row, at in enumerate(rows):
+            out[at] = yaw[row, :len(codes[at])].astype(np.float32)
+    return out
+
+
 def write_token_cache(dataset_path: str | Path, codes: list[np.ndarray], spec: TokenSpec, *,
-                      tokenizer_dir: str = "") -> None:
-    """Store per-clip codes ``(T_i, Q)`` as ``motion_tokens/<spec.tokenizer>``."""
+                      tokenizer_dir: str = "", facings: list[np.ndarray] | None = None) -> None:
+    """Store per-clip codes ``(T_i, Q)`` as ``motion_tokens/<spec.tokenizer>``, with each token's
+    decoded facing ``(T_i,)`` when ``facings`` is given (`token_facings`)."""
     if not spec.tokenizer:
         raise ValueError("the token spec needs the tokenizer's fingerprint")
     offsets = np.concatenate([[0], np.cumsum([len(c) for c in codes])]).astype(np.int64)
@@ -147,11 +179,16 @@ def write_token_cache(dataset_path: str | Path, codes: list[np.ndarray], spec: T
     flat = np.concatenate(codes).astype(dtype) if len(codes) else np.zeros((0, spec.num_quantizers), dtype)
     if flat.shape[1:] != (spec.num_quantizers,) or (flat < 0).any() or (flat >= spec.codebook_size).any():
         raise ValueError(f"codes must be (T, {spec.num_quantizers}) ids in [0, {spec.codebook_size})")
+    if facings is not None and [len(f) for f in facings] != [len(c) for c in codes]:
+        raise ValueError("facings must give one value per token of each clip")
 
     def write(f: h5py.File, name: str) -> None:
         group = f.create_group(name)
         group.create_dataset("codes", data=flat, chunks=(min(max(len(flat), 1), 65536), spec.num_quantizers))
         group.create_dataset("offsets", data=offsets)
+        if facings is not None:
+            group.create_dataset("facing", data=np.concatenate(facings).astype(np.float32) if len(facings)
+                                 else np.zeros(0, np.float32))
         group.attrs.update(tokenizer=spec.tokenizer, tokenizer_dir=tokenizer_dir, codebook_size=spec.codebook_size,
                            num_quantizers=spec.num_quantizers, downsample=spec.downsample)
 
@@ -197,6 +234,7 @@ def choose_text_cache(dataset: Dataset, kind: str) -> str:
 class TokenCache:
     codes: np.ndarray  # (total_tokens, Q) int16
     offsets: np.ndarray  # (N+1,) int64
+    facing: np.ndarray | None = None  # (total_tokens,) float32 radians; None in caches written before it
 
     @property
     def lengths(self) -> np.ndarray:
@@ -204,6 +242,12 @@ class TokenCache:
 
     def clip(self, i: int) -> np.ndarray:
         return self.codes[self.offsets[i]:self.offsets[i + 1]]
+
+    def facings(self, i: int) -> np.ndarray:
+        """``(T_i,)`` the decoded facing of clip ``i``'s tokens (zeros for a cache without it)."""
+        if self.facing is None:
+            return np.zeros(self.offsets[i + 1] - self.offsets[i], dtype=np.float32)
+        return self.facing[self.offsets[i]:self.offsets[i + 1]]
 
 
 def read_token_cache(dataset: Dataset, spec: TokenSpec, tokenizer_dir: str = "") -> TokenCache:
@@ -221,7 +265,9 @@ def read_token_cache(dataset: Dataset, spec: TokenSpec, tokenizer_dir: str = "")
             raise UserError(f"{dataset.path}: token cache {spec.tokenizer} has {key} {int(attrs[key])}, "
                             f"the model expects {getattr(spec, key)}; re-run {command}")
     entry = f"{TOKENS_GROUP}/{spec.tokenizer}"
-    cache = TokenCache(codes=dataset.read_array(f"{entry}/codes"), offsets=dataset.read_array(f"{entry}/offsets"))
+    facing = dataset.read_array(f"{entry}/facing") if dataset.contains(f"{entry}/facing") else None
+    cache = TokenCache(codes=dataset.read_array(f"{entry}/codes"), offsets=dataset.read_array(f"{entry}/offsets"),
+                       facing=facing)
     if len(cache.offsets) != len(dataset) + 1:
         raise UserError(f"{dataset.path}: token cache {spec.tokenizer} covers {len(cache.offsets) - 1} clips, the "
                         f"dataset has {len(dataset)}; re-run {command}")
@@ -237,16 +283,17 @@ class T2MBatch:
     codes: Tensor  # (B, T, Q) long, −1 after each clip's length
     lengths: Tensor  # (B,) long, tokens per clip
     clip_index: Tensor  # (B,) long
+    facing: Tensor  # (B,) float radians: the decoded facing at each window's first token
 
     def __len__(self) -> int:
         return self.codes.shape[0]
 
     def model_inputs(self) -> dict:
-        return {"text": self.text, "codes": self.codes, "lengths": self.lengths}
+        return {"text": self.text, "codes": self.codes, "lengths": self.lengths, "facing": self.facing}
 
     def to(self, device) -> "T2MBatch":
         return T2MBatch(self.text.to(device, non_blocking=True), self.codes.to(device, non_blocking=True),
-                        self.lengths.to(device), self.clip_index.to(device))
+                        self.lengths.to(device), self.clip_index.to(device), self.facing.to(device))
 
 
 class TokenTextBatches(torch.utils.data.Dataset):
@@ -286,15 +333,17 @@ class TokenTextBatches(torch.utils.data.Dataset):
         starts = np.zeros(len(clips), dtype=np.int64) if starts is None else starts
         lengths = np.minimum(self.tokens.lengths[clips] - starts, self.max_tokens)
         codes = np.full((len(clips), int(lengths.max()), self.tokens.codes.shape[1]), -1, dtype=np.int64)
+        facing = np.zeros(len(clips), dtype=np.float32)
         for row, (clip, start, length) in enumerate(zip(clips, starts, lengths)):
             codes[row, :length] = self.tokens.clip(int(clip))[start:start + length]
+            facing[row] = self.tokens.facings(int(clip))[start]
         text = self.text[captions]
         if np.issubdtype(text.dtype, np.integer):  # word ids: trim the common padding
             text = text[:, :max(int((text != 0).sum(1).max()), 1)].astype(np.int64)
         else:
             text = text.astype(np.float32)
         return T2MBatch(torch.from_numpy(text), torch.from_numpy(codes), torch.from_numpy(lengths.astype(np.int64)),
-                        torch.from_numpy(np.asarray(clips, dtype=np.int64)))
+                        torch.from_numpy(np.asarray(clips, dtype=np.int64)), torch.from_numpy(facing))
 
     def fixed(self, clips: np.ndarray) -> T2MBatch:
         """Evaluation batch: each clip with its first caption, from its first token."""

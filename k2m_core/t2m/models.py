@@ -3,8 +3,9 @@ base token layer, a residual transformer over layers 1…Q−1, and a length est
 
 Shapes: ``text`` is a frozen encoder's features ``(B, D)`` float, or word ids ``(B, L)`` long for
 a learned encoder held inside the model; ``codes (B, T, Q)`` long with −1 after each clip's
-``lengths (B,)`` tokens. Every ``forward(text, codes, lengths)`` returns the training loss and
-its logged terms; generation uses `condition` and `logits` (see `k2m_core.t2m.sampler`).
+``lengths (B,)`` tokens; ``facing (B,)`` radians the view at each window's first token (used by a
+masked transformer with ``view_condition``). Every ``forward(text, codes, lengths, facing)``
+returns the training loss and its logged terms; generation uses `condition` and `logits` (see `k2m_core.t2m.sampler`).
 """
 
 from __future__ import annotations
@@ -139,14 +140,31 @@ def _init_weights(module: nn.Module) -> None:
 
 
 class _Conditioned(nn.Module):
-    """Shared by both transformers: text condition, learned null condition for guidance."""
+    """Shared by both transformers: text condition, learned null condition for guidance, and
+    (``view_condition``) the view applied to both: ``self.view``, (cos, sin) of the facing → a gain
+    and a shift of the condition (FiLM), or None."""
 
-    def condition(self, text: Tensor, drop: Tensor | None = None) -> Tensor:
-        """``(B, dim)`` condition vectors; rows where ``drop`` get the unconditional one."""
+    def _with_view(self, cond: Tensor, facing: Tensor | None) -> Tensor:
+        if self.view is None:
+            return cond
+        if facing is None:
+            raise ValueError(f"this {type(self).__name__} is conditioned on the view: pass facing (B,)")
+        facing = facing.to(cond.device, torch.float32)
+        # FiLM: the view scales the caption's features as well as shifting them. The tokens follow
+        # the side the words name *as the camera sees it*, a product of the two: from the front
+        # "left" moves across the image one way, from behind the other, so that either alone says
+        # nothing. A sum of caption and view features never learned that (a hand-made corpus of
+        # exactly this kind: no gap at all); the product term is linear in it.
+        gain, shift = self.view(torch.stack([facing.cos(), facing.sin()], dim=-1)).to(cond.dtype).chunk(2, dim=-1)
+        return cond * (1 + gain) + shift
+
+    def condition(self, text: Tensor, drop: Tensor | None = None, facing: Tensor | None = None) -> Tensor:
+        """``(B, dim)`` condition vectors; rows where ``drop`` get the unconditional one. ``facing
+        (B,)`` radians: the view, for models with ``view_condition`` (ignored by others)."""
         cond = self.text(text)
         if drop is not None:
             cond = torch.where(drop[:, None], self.null_cond.to(cond.dtype), cond)
-        return cond
+        return self._with_view(cond, facing)
 
     def _drop(self, batch: int, device: torch.device) -> Tensor | None:
         """Which training rows lose their caption (classifier-free guidance); none in eval mode."""
@@ -154,8 +172,8 @@ class _Conditioned(nn.Module):
             return None
         return torch.rand(batch, device=device) < self.config.cond_drop
 
-    def null_condition(self, batch: int) -> Tensor:
-        return self.null_cond[None].expand(batch, -1)
+    def null_condition(self, batch: int, facing: Tensor | None = None) -> Tensor:
+        return self._with_view(self.null_cond[None].expand(batch, -1), facing)
 
 
 class MaskedTransformer(_Conditioned):
@@ -168,6 +186,7 @@ class MaskedTransformer(_Conditioned):
         self.token_emb = nn.Embedding(tokens.codebook_size + 2, config.dim)
         self.text = TextCondition(text, config.dim)
         self.null_cond = nn.Parameter(torch.zeros(config.dim))
+        self.view = nn.Linear(2, 2 * config.dim) if config.view_condition else None
         self.backbone = Backbone(config.dim, config.layers, config.heads, config.ff_dim, config.dropout)
         self.head = nn.Linear(config.dim, tokens.codebook_size)
         _init_weights(self)
@@ -176,7 +195,7 @@ class MaskedTransformer(_Conditioned):
         """``ids (B, T)`` (codes, MASK or PAD), ``cond (B, dim)``, ``pad (B, T)`` → ``(B, T, K)``."""
         return self.head(self.backbone(cond[:, None], self.token_emb(ids), pad))
 
-    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor) -> T2MOutput:
+    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor, facing: Tensor | None = None) -> T2MOutput:
         base = codes[..., 0]
         batch, steps = base.shape
         pad = padding_mask(lengths, steps)
@@ -192,7 +211,7 @@ class MaskedTransformer(_Conditioned):
         ids = torch.where(masked & (roll < 0.1), torch.randint_like(ids, self.tokens.codebook_size), ids)
         ids = torch.where(masked & (roll >= 0.1) & (roll < 0.1 + 0.9 * 0.88), self.mask_id, ids)
         ids = ids.masked_fill(pad, self.pad_id)
-        logits = self.logits(ids, self.condition(text, self._drop(batch, base.device)), pad)
+        logits = self.logits(ids, self.condition(text, self._drop(batch, base.device), facing), pad)
         targets = base.masked_fill(~masked, IGNORE)
         loss, terms = _scored(logits, targets)
         return T2MOutput(loss, terms, logits, targets)
@@ -211,6 +230,7 @@ class ResidualTransformer(_Conditioned):
         self.layer_emb = nn.Embedding(tokens.num_quantizers, config.dim)  # which layer j to predict
         self.text = TextCondition(text, config.dim)
         self.null_cond = nn.Parameter(torch.zeros(config.dim))
+        self.view = None
         self.backbone = Backbone(config.dim, config.layers, config.heads, config.ff_dim, config.dropout)
         self.head_weight = nn.Parameter(torch.randn(below, config.dim, size) * 0.02)  # layers 1…Q−1
         self.head_bias = nn.Parameter(torch.zeros(below, size))
@@ -231,7 +251,7 @@ class ResidualTransformer(_Conditioned):
         weight, bias = self.head_weight[layer - 1], self.head_bias[layer - 1]
         return torch.einsum("btd,bdk->btk", hidden, weight.to(hidden.dtype)) + bias[:, None].to(hidden.dtype)
 
-    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor) -> T2MOutput:
+    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor, facing: Tensor | None = None) -> T2MOutput:
         batch, steps, _ = codes.shape
         top = self.tokens.num_quantizers - 1
         # MoMask's q_schedule: j = 1 + round((1 − cos(π/2·u))·(Q − 2)), favouring low layers.
@@ -263,7 +283,7 @@ class LengthEstimator(nn.Module):
         logits = self.mlp(self.text(text)).float()
         return logits.index_fill(1, torch.tensor([0], device=logits.device), float("-inf"))
 
-    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor) -> T2MOutput:
+    def forward(self, text: Tensor, codes: Tensor, lengths: Tensor, facing: Tensor | None = None) -> T2MOutput:
         logits = self.logits(text)
         targets = lengths.clamp(1, self.tokens.max_tokens)
         loss, terms = _scored(logits, targets)

@@ -67,13 +67,15 @@ def _guided(run, cond: Tensor, null: Tensor, scale: float) -> Tensor:
 
 @torch.no_grad()
 def masked_tokens(model: MaskedTransformer, cond: Tensor, lengths: Tensor, settings: MaskedSampling,
-                  generator: torch.Generator | None = None) -> Tensor:
-    """Base-layer tokens ``(B, max(lengths))`` (−1 past each length) by iterative unmasking."""
+                  generator: torch.Generator | None = None, facing: Tensor | None = None) -> Tensor:
+    """Base-layer tokens ``(B, max(lengths))`` (−1 past each length) by iterative unmasking;
+    ``facing (B,)`` is the view of a view-conditioned model (in ``cond`` already, and given to the
+    unconditional pass too)."""
     batch, steps = len(lengths), int(lengths.max())
     pad = padding_mask(lengths, steps)
     ids = torch.full((batch, steps), model.mask_id, device=cond.device).masked_fill(pad, model.pad_id)
     scores = torch.zeros(batch, steps, device=cond.device).masked_fill(pad, float("inf"))
-    null = model.null_condition(batch).to(cond.dtype)
+    null = model.null_condition(batch, facing).to(cond.dtype)
 
     def run(conds: Tensor, copies: int) -> Tensor:
         return model.logits(ids.repeat(copies, 1), conds, pad.repeat(copies, 1))
@@ -186,14 +188,23 @@ class Sampler:
         probs = self.length.logits(text).softmax(-1)
         return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
+    @property
+    def takes_view(self) -> bool:
+        """Whether a view can be chosen: body-frame tokens, or a view-conditioned transformer."""
+        return self.transformer.view is not None or getattr(self.tokenizer, "view_head", None) is not None
+
     @torch.no_grad()
     def sample_tokens(self, prompts: list[str], token_lengths: Tensor, generator: torch.Generator | None = None,
-                      memo: dict | None = None) -> Tensor:
-        """Token layers ``(B, max(lengths), Q)``, −1 past each length and in layers not generated."""
+                      memo: dict | None = None, facing: Tensor | None = None) -> Tensor:
+        """Token layers ``(B, max(lengths), Q)``, −1 past each length and in layers not generated;
+        ``facing (B,)`` radians is the view a view-conditioned transformer generates for (None: 0,
+        facing the camera)."""
         memo = {} if memo is None else memo
         token_lengths = token_lengths.to(self.device)
-        cond = self.transformer.condition(self.text_input(self.transformer, prompts, memo))
-        base = masked_tokens(self.transformer, cond, token_lengths, self.masked_settings, generator)
+        if self.transformer.view is not None and facing is None:
+            facing = torch.zeros(len(prompts), device=self.device)
+        cond = self.transformer.condition(self.text_input(self.transformer, prompts, memo), facing=facing)
+        base = masked_tokens(self.transformer, cond, token_lengths, self.masked_settings, generator, facing)
         if self.residual is None or self.residual_layers == 0:
             codes = torch.full(base.shape + (self.tokens.num_quantizers,), -1, dtype=torch.long, device=base.device)
             codes[..., 0] = base
@@ -207,7 +218,9 @@ class Sampler:
                  decode: bool = True, size: tuple[float, float] = CANONICAL_SIZE,
                  yaw: Tensor | None = None) -> Generated:
         """Motions for ``prompts`` of ``frames`` frames each (None: lengths from the estimator);
-        ``yaw (B,)`` radians is the view of body-frame tokens (`MotionVQAdapter.decode`)."""
+        ``yaw (B,)`` radians is the view (`k2m_core.generate.view_yaw`; None: the front): of
+        body-frame tokens (`MotionVQAdapter.decode`), or the one a view-conditioned transformer
+        generates for."""
         prompts = list(prompts)
         generator = torch.Generator(self.device).manual_seed(seed)
         memo: dict = {}
@@ -221,12 +234,14 @@ class Sampler:
             if len(frames_t) != len(prompts):
                 raise UserError(f"{len(frames_t)} lengths for {len(prompts)} prompts")
             token_lengths = self.token_lengths(frames_t)
-        codes = self.sample_tokens(prompts, token_lengths, generator, memo)
+        if yaw is not None:
+            yaw = torch.as_tensor(yaw, dtype=torch.float32, device=self.device).expand(len(prompts))
+        codes = self.sample_tokens(prompts, token_lengths, generator, memo,
+                                   facing=yaw if self.transformer.view is not None else None)
         motion = None
         if decode:
             if self.tokenizer is None:
                 raise UserError("decoding to SMPL needs the tokenizer (--tokenizer RUN_DIR)")
-            if yaw is not None:
-                yaw = torch.as_tensor(yaw, dtype=torch.float32, device=self.device)
-            motion = self.tokenizer.decode(codes, size[0], size[1], lengths=frames_t, yaw=yaw)
+            body_yaw = yaw if self.tokenizer.view_head is not None else None
+            motion = self.tokenizer.decode(codes, size[0], size[1], lengths=frames_t, yaw=body_yaw)
         return Generated(codes=codes, token_lengths=token_lengths, frames=frames_t, motion=motion)

@@ -140,7 +140,7 @@ def evaluation(config: T2MRunConfig, batches, train_clips: np.ndarray, eval_clip
                 scored += int(mask.sum())
                 pad = padding_mask(batch.lengths, batch.codes.shape[1])
                 ids = torch.full_like(batch.codes[..., 0], model.mask_id).masked_fill(pad, model.pad_id)
-                every = model.logits(ids, model.condition(batch.text), pad).argmax(-1)
+                every = model.logits(ids, model.condition(batch.text, facing=batch.facing), pad).argmax(-1)
                 hits_all += int((every == batch.codes[..., 0])[~pad].sum())
                 positions += int((~pad).sum())
         return {"masked_acc": hits / max(scored, 1), "masked_acc_all_masked": hits_all / max(positions, 1),
@@ -199,6 +199,9 @@ def train_t2m(config: T2MRunConfig, out: Path, *, resume: bool = False, force: b
         dataset, dist = session.dataset, session.dist
         config = prepare(config, clip_weights=clip_weights, dataset=dataset)
         tokens = read_token_cache(dataset, config.tokens, config.tokenizer)
+        if getattr(config.model, "view_condition", False) and tokens.facing is None:
+            raise UserError(f"{dataset.path}: model.view_condition needs each token's facing, which this token "
+                            f"cache predates; re-run `k2m data tokenize {dataset.path} --tokenizer {config.tokenizer}`")
         text = _text_rows(config, dataset)
         train_clips = dataset.captioned(dataset.splits["train"])
         val_clips = dataset.captioned(dataset.splits["val"])
