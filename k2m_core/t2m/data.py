@@ -150,6 +150,7 @@ def token_facings(tokenizer: torch.nn.Module, codes: list[np.ndarray], *, device
     side); a masked transformer given it (``view_condition``) no longer has to guess it, and
     generates for a view chosen at sampling time."""
     from k2m_core.tokenizer.bodyframe import heading
+    from k2m_core.tokenizer.framing import CANONICAL_SIZE  # the facing does not depend on the frame size
 
     tokenizer = tokenizer.to(device).eval()
     order = np.argsort([len(c) for c in codes], kind="stable")
@@ -160,7 +161,7 @@ def token_facings(tokenizer: torch.nn.Module, codes: list[np.ndarray], *, device
         batch = np.full((len(rows), steps, codes[rows[0]].shape[1]), -1, dtype=np.int64)
         for row, at in enumerate(rows):
             batch[row, :len(codes[at])] = codes[at]
-        motion = tokenizer.decode(torch.from_numpy(batch).to(device), 1920.0, 1080.0)
+        motion = tokenizer.decode(torch.from_numpy(batch).to(device), *CANONICAL_SIZE)
         # The yaw about the camera's vertical that turns a body facing the camera into this one.
         yaw = -heading(motion.rotmats[:, ::tokenizer.downsample, 0].float()).cpu().numpy()
         for row, at in enumerate(rows):
