@@ -153,3 +153,46 @@ def mirror(
         typer.echo(f"note: {note}", err=True)
     typer.echo(f"{out}: {result['clips']:,} clips ({result['originals']:,} and their mirrored twins; "
                f"{result['captions_changed']:,} with direction words swapped)")
+
+
+@app.command("front")
+def front(
+    ctx: typer.Context,
+    dataset: Path = typer.Argument(..., show_default=False, help="Dataset file to see again from the front."),
+    tokenizer: Path = typer.Option(..., "--tokenizer", help="Tokenizer run directory whose 3D turns the clips.",
+                                   show_default=False),
+    out: Path = typer.Option(..., "--out", "-o", help="Dataset file to create.", show_default=False),
+    batch_size: int = typer.Option(32, "--batch-size", help="Clips decoded at once."),
+    device: str = typer.Option("auto", "--device", help="cpu | cuda | auto."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
+) -> None:
+    """Every clip seen again from the front: the tokenizer's 3D of it, turned to face the camera at
+    its first frame, projected again. Text models trained on its tokens generate facing the camera,
+    so "left" means one thing in every clip (HumanML3D canonicalises its motions the same way);
+    `k2m gen --view` then turns the motion. Captions, splits and 3D ground truth (turned) are kept.
+
+    \b
+    Example:
+      k2m data front corpus/dataset.h5 --tokenizer runs/vq --out corpus/front.h5
+      k2m data tokenize corpus/front.h5 --tokenizer runs/vq
+    """
+    from k2m_cli.preprocess import command_line
+    from k2m_cli.ui import is_quiet, progress
+    from k2m_core.data.dataset import Dataset
+    from k2m_core.data.front import front_dataset
+    from k2m_core.loading import load_tokenizer, resolve_device
+    from k2m_core.t2m.tokens import tokenizer_fingerprint
+
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
+    if out.exists() and not force:  # before the tokenizer loads
+        raise UserError(f"{out} already exists; pass --force to overwrite it")
+    clips = len(Dataset(dataset))
+    model = load_tokenizer(tokenizer, resolve_device(device))
+    with progress("turning clips to the front", clips, is_quiet(ctx)) as advance:
+        result = front_dataset(dataset, model, tokenizer_fingerprint(model), out, force=force,
+                               command=command_line(ctx), batch_size=batch_size, progress=advance)
+    for note in result["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"{out}: {result['clips']:,} clips seen from the front ({result['turned_over_45deg']:,} turned "
+               "more than 45°)")

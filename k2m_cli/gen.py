@@ -50,7 +50,7 @@ def gen(
     steps: Optional[int] = typer.Option(None, "--steps", help="Unmasking steps of the base layer (default: the model's own)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature of every layer, 0 = greedy (default: the model's own)."),
     topk: Optional[float] = typer.Option(None, "--topk", help="Top-k threshold of every layer: 0.9 keeps the top 10 % of logits (default: the model's own)."),
-    view: Optional[str] = typer.Option(None, "--view", help="Side of the body the camera sees: front, left, right, back or degrees (models that take a view: a view-conditioned transformer or body-frame tokens; default: front)."),
+    view: Optional[str] = typer.Option(None, "--view", help="Side of the body the camera sees: front, left, right, back or degrees (models that take a view: trained on a `k2m data front` dataset, a view-conditioned transformer, or body-frame tokens; default: front)."),
     out: Path = typer.Option(Path("out"), "--out", help="Folder for the motion files."),
     formats: str = typer.Option("npz,bvh", "--format", help="Comma-separated: npz, bvh, mp4, gif (videos render the motion)."),
     fps: float = typer.Option(30.0, "--fps", help="Frame rate of the written files (the model makes 30 fps; others are resampled)."),
@@ -94,8 +94,9 @@ def gen(
                          sampling=sampling)
     if yaw is not None and not sampler.takes_view:
         raise UserError(f"--view {view}: this model's tokens are in the camera frame and its transformer is not "
-                        "conditioned on the view, so each motion's view comes with its tokens; --view needs a "
-                        "transformer trained with model.view_condition = true, or a tokenizer with tokens = \"body\"")
+                        "conditioned on the view, so each motion's view comes with its tokens; --view needs text models "
+                        "trained on a `k2m data front` dataset, a transformer trained with model.view_condition = true, "
+                        "or a tokenizer with tokens = \"body\"")
     records = generate_files(sampler, texts, lengths, out, num_samples=num_samples, seed=seed, formats=wanted,
                              fps=fps, body=body, force=force, yaw=yaw)
     if as_json:

@@ -101,8 +101,9 @@ class DatasetWriter:
     Use as a context manager: an exception inside the block leaves no file behind."""
 
     def __init__(self, path: str | os.PathLike, *, fps: float = 30.0, creation_command: str = "",
-                 split_seed: int = 0, split_fractions=(0.8, 0.1, 0.1)) -> None:
+                 split_seed: int = 0, split_fractions=(0.8, 0.1, 0.1), attrs: dict | None = None) -> None:
         self.path = Path(path)
+        self.attrs = dict(attrs or {})  # extra file attributes (e.g. `k2m data front`'s view)
         self.fps = fps
         self.creation_command = creation_command
         self.split_seed = split_seed
@@ -187,6 +188,7 @@ class DatasetWriter:
         f.create_dataset("caption_offsets", data=np.array(self._caption_offsets, dtype=np.int64))
         for name, idx in assign_splits(self._videos, self.split_seed, self.split_fractions).items():
             f.create_dataset(f"splits/{name}", data=idx)
+        f.attrs.update(self.attrs)
         f.attrs.update(format_version=FORMAT_VERSION, fps=self.fps, keypoint_layout=LAYOUT_NAME,
                        creation_command=self.creation_command, k2m_version=__version__,
                        split_seed=self.split_seed)

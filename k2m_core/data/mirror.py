@@ -81,8 +81,9 @@ def mirror_dataset(path: Path, out: Path, *, force: bool = False, command: str =
     if ds.text_encoders:
         notes.append("cached text features dropped: run `k2m data encode-text` on the new file")
     changed = 0
+    carried = {key: ds.attrs[key] for key in ("view", "view_tokenizer") if key in ds.attrs}  # a front view mirrors to one
     with DatasetWriter(out, fps=ds.fps, creation_command=command,
-                       split_seed=int(ds.attrs.get("split_seed", 0))) as writer:
+                       split_seed=int(ds.attrs.get("split_seed", 0)), attrs=carried) as writer:
         for i in range(len(ds)):
             keypoints, captions = ds.keypoints(i), ds.captions(i)
             truth = ds.ground_truth("joints", i) if joints else None

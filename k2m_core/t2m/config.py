@@ -23,6 +23,10 @@ class TokenSpec:
     num_quantizers: int = 6  # base layer + N residual layers
     downsample: int = 4  # frames per token
     max_tokens: int = 75  # longest sequence modelled: 10 s at 30 fps (paper §4); longer clips are cropped
+    # The view the tokens were made in, from the dataset: "camera" (each clip as filmed) or "front"
+    # (every clip turned to face the camera at its first frame, `k2m data front`): a model trained on
+    # the latter generates facing the camera and any view is its motion turned (`k2m gen --view`).
+    view: str = "camera"
 
 
 @dataclass

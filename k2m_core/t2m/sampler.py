@@ -143,6 +143,9 @@ class Sampler:
             if model.tokens.tokenizer != self.tokens.tokenizer:
                 raise UserError(f"the {type(model).__name__} was trained on tokens of tokenizer "
                                 f"{model.tokens.tokenizer}, the transformer on {self.tokens.tokenizer}")
+            if model.tokens.view != self.tokens.view:
+                raise UserError(f"the {type(model).__name__} was trained on tokens of the {model.tokens.view} view, "
+                                f"the transformer on the {self.tokens.view} view; train all three on one dataset")
 
     @property
     def models(self) -> list[torch.nn.Module]:
@@ -190,8 +193,10 @@ class Sampler:
 
     @property
     def takes_view(self) -> bool:
-        """Whether a view can be chosen: body-frame tokens, or a view-conditioned transformer."""
-        return self.transformer.view is not None or getattr(self.tokenizer, "view_head", None) is not None
+        """Whether a view can be chosen: tokens made in the front view (the motion is turned),
+        body-frame tokens, or a view-conditioned transformer."""
+        return (self.tokens.view == "front" or self.transformer.view is not None
+                or getattr(self.tokenizer, "view_head", None) is not None)
 
     @torch.no_grad()
     def sample_tokens(self, prompts: list[str], token_lengths: Tensor, generator: torch.Generator | None = None,
@@ -218,9 +223,9 @@ class Sampler:
                  decode: bool = True, size: tuple[float, float] = CANONICAL_SIZE,
                  yaw: Tensor | None = None) -> Generated:
         """Motions for ``prompts`` of ``frames`` frames each (None: lengths from the estimator);
-        ``yaw (B,)`` radians is the view (`k2m_core.generate.view_yaw`; None: the front): of
-        body-frame tokens (`MotionVQAdapter.decode`), or the one a view-conditioned transformer
-        generates for."""
+        ``yaw (B,)`` radians is the view (`k2m_core.generate.view_yaw`; None: the front): the
+        decoded motion turned (tokens made in the front view), of body-frame tokens
+        (`MotionVQAdapter.decode`), or the one a view-conditioned transformer generates for."""
         prompts = list(prompts)
         generator = torch.Generator(self.device).manual_seed(seed)
         memo: dict = {}
@@ -244,4 +249,8 @@ class Sampler:
                 raise UserError("decoding to SMPL needs the tokenizer (--tokenizer RUN_DIR)")
             body_yaw = yaw if self.tokenizer.view_head is not None else None
             motion = self.tokenizer.decode(codes, size[0], size[1], lengths=frames_t, yaw=body_yaw)
+            if yaw is not None and self.tokens.view == "front":
+                from k2m_core.tokenizer.front import turn_motion
+
+                motion = turn_motion(motion, yaw, self.tokenizer.body)
         return Generated(codes=codes, token_lengths=token_lengths, frames=frames_t, motion=motion)

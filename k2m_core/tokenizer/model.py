@@ -423,6 +423,24 @@ class MotionVQAdapter(nn.Module):
             discriminator, tokenizer = prior_losses(self.prior, real, fake)
         return {"prior": tokenizer, "prior_d": discriminator}
 
+    @torch.no_grad()
+    def reconstruct(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None
+                    ) -> tuple[SMPLMotion, Tensor, Tensor]:
+        """Encode, quantise and decode without losses: ``keypoints (B, F, 18, 3)``, ``valid (B, F)``,
+        ``focal (B,)`` → the SMPL motion (camera frame), its COCO-17 keypoints in 3D
+        ``(B, F, 17, 3)`` and the focal length ``(B,)`` of the frame the model works in."""
+        frames = keypoints.shape[1]
+        valid = valid.bool()
+        keypoints, _, camera = self._to_working_frame(keypoints.float(), valid, focal)
+        padded, frame_mask = self._pad(keypoints, valid)
+        width, height = self.frame_size(keypoints, valid)
+        latent, token_mask = self._encode_latent(padded, frame_mask, width, height)
+        with _float32(latent.device):
+            quantised = self.quantizer.codes_to_latent(self.quantizer.encode(latent.float(), token_mask))
+        motion, keypoints3d, _ = self._decode_latent(quantised, token_mask, frame_mask, width, height, camera,
+                                                     self._view(latent))
+        return motion.crop(frames), keypoints3d[:, :frames], camera.focal
+
     def encode(self, keypoints: Tensor, valid: Tensor, focal: Tensor | None = None) -> Tensor:
         """Motion tokens ``(B, ceil(F/α), Q)`` long (−1 at fully padded positions). Call ``.eval()``
         first for deterministic codes; never changes the codebooks."""

@@ -74,6 +74,10 @@ def prepare(config: T2MRunConfig, *, clip_weights: str | None = None, dataset: D
         from k2m_core.t2m.tokens import token_spec
 
         config.tokens = token_spec(load_tokenizer(config.tokenizer), config.tokens.max_tokens)
+        config.tokens.view = str(dataset.attrs.get("view", "camera"))
+        if config.tokens.view not in ("camera", "front"):
+            raise UserError(f"{dataset.path}: its view attribute is {config.tokens.view!r}; k2m writes 'front' "
+                            "(`k2m data front`) or nothing: re-create the file")
     text = config.text
     if not text.identity:
         if text.name not in ENCODERS:
