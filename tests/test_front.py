@@ -178,3 +178,12 @@ def test_mirroring_a_front_dataset_keeps_it_a_front_view(front_models, k2m):
     out = front_models / "mirrored.h5"
     assert k2m("data", "mirror", front_models / "front.h5", "--out", out).code == 0
     assert Dataset(out).attrs["view"] == "front"
+
+
+def test_text_use_refuses_clips_of_another_view(front_models, model_dir, synth_corpus, k2m):
+    result = k2m("eval", "text-use", front_models, "--data", synth_corpus / "dataset.h5", "--swap", "left:right",
+                 "--device", "cpu")
+    assert result.code == 2 and "front view" in result.err and "`k2m data front`" in result.err
+    result = k2m("eval", "text-use", model_dir, "--data", front_models / "front.h5", "--swap", "left:right",
+                 "--device", "cpu")
+    assert result.code == 2 and "as filmed" in result.err

@@ -102,9 +102,10 @@ def base_tokens(sampler, dataset: Dataset, clips: np.ndarray, device) -> tuple[l
     """The base-layer tokens ``(T_i,)`` of ``clips``, their facings at the first token ``(N,)``
     (`k2m_core.t2m.data.token_facings`) and where they came from: the dataset's token cache of the
     model's tokenizer ("cache"), else the tokenizer run on the keypoints ("encoded")."""
-    from k2m_core.t2m.data import TOKENS_GROUP, read_token_cache, token_facings, tokenize_clips
+    from k2m_core.t2m.data import TOKENS_GROUP, check_view, read_token_cache, token_facings, tokenize_clips
 
     spec = sampler.tokens
+    check_view(dataset, spec)
     if spec.tokenizer in dataset.entries(TOKENS_GROUP):
         cache = read_token_cache(dataset, spec)
         if cache.facing is not None or sampler.transformer.view is None:

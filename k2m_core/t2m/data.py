@@ -251,8 +251,21 @@ class TokenCache:
         return self.facing[self.offsets[i]:self.offsets[i + 1]]
 
 
+def check_view(dataset: Dataset, spec: TokenSpec) -> None:
+    """Refuse a dataset whose clips are in another view than the one the model's tokens were made
+    in (`k2m data front` files against models of clips as filmed, and the other way round)."""
+    view = str(dataset.attrs.get("view", "camera"))
+    if view != spec.view:
+        fix = ("give the `k2m data front` file it was trained on" if spec.view == "front"
+               else "give the clips as filmed, not a `k2m data front` file")
+        raise UserError(f"{dataset.path}: its clips are in the {view} view, the model's tokens in the {spec.view} "
+                        f"view; {fix}")
+
+
 def read_token_cache(dataset: Dataset, spec: TokenSpec, tokenizer_dir: str = "") -> TokenCache:
-    """The tokens made by the tokenizer ``spec.tokenizer``; refuses caches of any other tokenizer."""
+    """The tokens made by the tokenizer ``spec.tokenizer``; refuses caches of any other tokenizer
+    and clips in another view (`check_view`)."""
+    check_view(dataset, spec)
     caches = dataset.entries(TOKENS_GROUP)
     command = f"`k2m data tokenize {dataset.path} --tokenizer {tokenizer_dir or 'RUN_DIR'}`"
     if spec.tokenizer not in caches:
