@@ -1,6 +1,7 @@
 """Clips seen again from the front (`k2m data front`), and text models trained on them."""
 
 import math
+from dataclasses import replace
 import shutil
 
 import numpy as np
@@ -180,10 +181,22 @@ def test_mirroring_a_front_dataset_keeps_it_a_front_view(front_models, k2m):
     assert Dataset(out).attrs["view"] == "front"
 
 
-def test_text_use_refuses_clips_of_another_view(front_models, model_dir, synth_corpus, k2m):
+def test_text_use_turns_clips_as_filmed_for_a_front_model_and_refuses_the_reverse(front_models, model_dir,
+                                                                                  synth_corpus, k2m, tmp_path):
+    from k2m_core.data.front import front_tokens
+    from k2m_core.loading import load_tokenizer
+    from k2m_core.t2m.data import read_token_cache
+    from k2m_core.t2m.tokens import token_spec
+
+    tokenizer = load_tokenizer(model_dir / "vq")
+    original, front = Dataset(synth_corpus / "dataset.h5"), Dataset(front_models / "front.h5")
+    clips = np.arange(len(original))
+    cache = read_token_cache(front, replace(token_spec(tokenizer), view="front"))  # what `k2m data front` + tokenize wrote
+    for clip, codes in zip(clips, front_tokens(tokenizer, original, clips, batch_size=5)):
+        np.testing.assert_array_equal(codes, cache.clip(int(clip)))
     result = k2m("eval", "text-use", front_models, "--data", synth_corpus / "dataset.h5", "--swap", "left:right",
-                 "--device", "cpu")
-    assert result.code == 2 and "front view" in result.err and "`k2m data front`" in result.err
+                 "--device", "cpu", "--no-generate", "--out", tmp_path / "tu.json")
+    assert result.code == 0, result.err
     result = k2m("eval", "text-use", model_dir, "--data", front_models / "front.h5", "--swap", "left:right",
                  "--device", "cpu")
     assert result.code == 2 and "as filmed" in result.err

@@ -98,3 +98,30 @@ def front_dataset(path: Path, tokenizer: torch.nn.Module, fingerprint: str, out:
         notes.append("cached text features dropped: run `k2m data encode-text` on the new file")
     views = np.degrees(np.abs(np.array(yaws)))
     return {"clips": len(ds), "turned_over_45deg": int((views > 45).sum()), "notes": notes}
+
+
+@torch.no_grad()
+def front_tokens(tokenizer: torch.nn.Module, dataset: Dataset, clips: np.ndarray, *, batch_size: int = 32
+                 ) -> list[np.ndarray]:
+    """The tokens ``(T_i, Q)`` of each clip of ``clips`` seen from the front, without writing a file:
+    what a model trained on a `k2m data front` file reads of clips as filmed."""
+    device = next(tokenizer.parameters()).device
+    clips = np.asarray(clips, dtype=np.int64)
+    order = np.argsort(dataset.lengths[clips], kind="stable")
+    out: list[np.ndarray | None] = [None] * len(clips)
+    for lo in range(0, len(order), batch_size):
+        rows = order[lo:lo + batch_size]
+        seen = front_clips(tokenizer, dataset, clips[rows], device)
+        frames = max(len(keypoints) for keypoints, *_ in seen)
+        keypoints = torch.zeros(len(rows), frames, 18, 3, device=device)
+        valid = torch.zeros(len(rows), frames, dtype=torch.bool, device=device)
+        for row, (points, *_) in enumerate(seen):
+            keypoints[row, :len(points)] = torch.from_numpy(points).to(device)
+            valid[row, :len(points)] = True
+        focal = torch.tensor([focal for _, focal, *_ in seen], device=device)
+        window = tokenizer.config.adapter_maxlen if tokenizer.config.adapter == "dstformer" else 1 << 30
+        codes = torch.cat([tokenizer.encode(keypoints[:, at:at + window], valid[:, at:at + window], focal)
+                           for at in range(0, frames, window)], dim=1).cpu().numpy()
+        for row, at in enumerate(rows):
+            out[at] = codes[row, :-(-len(seen[row][0]) // tokenizer.config.downsample)]
+    return out

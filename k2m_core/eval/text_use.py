@@ -101,10 +101,16 @@ def other_captions(captions: list[str], seed: int) -> np.ndarray:
 def base_tokens(sampler, dataset: Dataset, clips: np.ndarray, device) -> tuple[list[np.ndarray], np.ndarray, str]:
     """The base-layer tokens ``(T_i,)`` of ``clips``, their facings at the first token ``(N,)``
     (`k2m_core.t2m.data.token_facings`) and where they came from: the dataset's token cache of the
-    model's tokenizer ("cache"), else the tokenizer run on the keypoints ("encoded")."""
+    model's tokenizer ("cache"), else the tokenizer run on the keypoints ("encoded"; for a model of
+    front-view tokens, on the clips seen from the front, `k2m_core.data.front.front_tokens`)."""
     from k2m_core.t2m.data import TOKENS_GROUP, check_view, read_token_cache, token_facings, tokenize_clips
 
     spec = sampler.tokens
+    if spec.view == "front" and dataset.attrs.get("view", "camera") == "camera" and sampler.tokenizer is not None:
+        from k2m_core.data.front import front_tokens  # clips as filmed, for a front-view model: turn them first
+
+        codes = front_tokens(sampler.tokenizer, dataset, clips)
+        return [c[:, 0].astype(np.int64) for c in codes], np.zeros(len(codes)), "encoded"
     check_view(dataset, spec)
     if spec.tokenizer in dataset.entries(TOKENS_GROUP):
         cache = read_token_cache(dataset, spec)
